@@ -1,0 +1,111 @@
+"""Training data: Fashion-MNIST (Debian's dataset-fashion-mnist, read by torchvision) and Animal-MNIST."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.weights import cache_dir
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def fashion_root(data: str | os.PathLike | None = None) -> Path:
+    """A torchvision root whose FashionMNIST/raw holds the four idx files, extracted from `data`.
+
+    `data` (or $GENLAB_FASHION_MNIST, else the Debian folder) holds the *-ubyte or *-ubyte.gz files.
+    Nothing is downloaded.
+    """
+    src = Path(data or os.environ.get("GENLAB_FASHION_MNIST") or FASHION_DIR)
+    root = cache_dir() / "data"
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in _FILES:
+        dst = raw / name
+        if dst.is_file():
+            continue
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst)
+        elif (src / f"{name}.gz").is_file():
+            with gzip.open(src / f"{name}.gz", "rb") as f, open(dst.with_suffix(".part"), "wb") as g:
+                shutil.copyfileobj(f, g)
+            dst.with_suffix(".part").rename(dst)
+        else:
+            raise ValueError(
+                f"Fashion-MNIST file {name}(.gz) not found in {src}. Install it with "
+                "`apt-get install dataset-fashion-mnist` or pass --data DIR."
+            )
+    return root
+
+
+def fashion_mnist(train: bool, *, data: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images [N,1,28,28] float in [0,1], labels [N] int64) through torchvision's FashionMNIST class."""
+    from torchvision.datasets import FashionMNIST
+
+    ds = FashionMNIST(str(fashion_root(data)), train=train, download=False)
+    return ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Admits numpy arrays (and plain containers) only; any other global is refused."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("builtins", "slice"),
+    }  # fmt: skip
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused {module}.{name}: only numpy arrays may be unpickled")
+
+
+def restricted_load(data: bytes):
+    """Unpickle bytes that may hold only numpy arrays, lists, tuples, dicts, numbers and strings."""
+    return _ArraysOnly(io.BytesIO(data)).load()
+
+
+def animal_mnist(*, data: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Animal-MNIST silhouettes (PyPI animal-mnist, installed --no-deps) as ([N,1,28,28] in [0,1], labels)."""
+    import importlib.util
+
+    if data is None:
+        spec = importlib.util.find_spec("animal_mnist")
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError("Animal-MNIST needs `pip install --no-deps animal-mnist` (or --data FILE.pkl).")
+        pkgdir = Path(next(iter(spec.submodule_search_locations)))
+        found = sorted(pkgdir.rglob("*.pkl")) + sorted(pkgdir.rglob("*.pickle"))
+        if not found:
+            raise ValueError(f"No pickle found in {pkgdir}.")
+        data = found[0]
+    obj = restricted_load(Path(data).read_bytes())
+    x, y = _find_arrays(obj)
+    x = torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    if x.max() > 1:
+        x = x / 255.0
+    return x, torch.from_numpy(np.asarray(y)).long().reshape(-1)
+
+
+def _find_arrays(obj) -> tuple[np.ndarray, np.ndarray]:
+    """The (images, labels) pair inside a loaded pickle: a tuple/list of two arrays or a dict of them."""
+    items = list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, (list, tuple)) else []
+    arrays = [a for a in items if isinstance(a, np.ndarray)]
+    images = [a for a in arrays if a.size and a.size % 784 == 0 and a.ndim >= 2]
+    labels = [a for a in arrays if a.ndim == 1]
+    if not images or not labels:
+        raise ValueError("Animal-MNIST pickle does not hold an (images, labels) pair of arrays.")
+    return images[0], labels[0]

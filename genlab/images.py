@@ -1,0 +1,94 @@
+"""Image input and validation shared by every tab: explicit formats, size checked before decoding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # opened by Pillow with formats= this list
+MAX_PIXELS = 36_000_000  # declared width*height above this is refused before decoding (6000x6000)
+MAX_ASPECT = 20.0  # long side / short side
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard, as a second line
+
+
+def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: int = 1) -> Image.Image:
+    """Open, check and normalise an image to RGB.
+
+    Refuses formats outside ALLOWED_FORMATS, images that declare more than MAX_PIXELS (checked from the
+    header, before any pixel is decoded), extreme aspect ratios and images smaller than min_side.
+    EXIF rotation is applied; transparency is composited on white; CMYK, 16-bit, palette and greyscale
+    images are converted to 8-bit RGB.
+    """
+    if isinstance(src, np.ndarray):
+        src = Image.fromarray(_to_uint8(src))
+    if isinstance(src, Image.Image):
+        im = src
+        _check_size(im.size, "image")
+    else:
+        path = Path(src)
+        name = path.name
+        if not path.is_file():
+            raise ValueError(f"No image file at {name!r}.")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{name} is empty (0 bytes): upload a PNG, JPEG, WebP, BMP or GIF image.")
+        try:
+            im = Image.open(path, formats=ALLOWED_FORMATS)
+        except UnidentifiedImageError:
+            raise ValueError(
+                f"{name} is not an image genlab accepts: allowed formats are {', '.join(ALLOWED_FORMATS)}."
+            ) from None
+        except Image.DecompressionBombError:
+            raise ValueError(f"{name} declares too many pixels (limit {MAX_PIXELS:,}).") from None
+        _check_size(im.size, name)
+        try:
+            im.load()
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"{name} is corrupt or truncated ({e}).") from None
+    if min(im.size) < min_side:
+        raise ValueError(f"Image is {im.width}x{im.height}: at least {min_side} px on each side is needed.")
+    return to_rgb(ImageOps.exif_transpose(im))
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"{name} is {w}x{h} = {w * h:,} pixels; the limit is {MAX_PIXELS:,} (6000x6000).")
+    if w < 1 or h < 1:
+        raise ValueError(f"{name} has no pixels.")
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise ValueError(f"{name} is {w}x{h}: aspect ratios beyond {MAX_ASPECT:g}:1 are not supported.")
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype(np.float64)
+    if a.max(initial=0) > 1.0:
+        a = a / (65535.0 if a.max() > 255 else 255.0)
+    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB: alpha composited on white, 16-bit scaled, CMYK/palette/grey converted."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray((a / max(a.max(), 1) * 255 + 0.5).astype(np.uint8))
+    if im.mode == "F":
+        im = Image.fromarray(_to_uint8(np.asarray(im)))
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im)
+    return im.convert("RGB")
+
+
+def resize_long_side(im: Image.Image, long_side: int) -> Image.Image:
+    """Resize so the longer side is long_side px, keeping the aspect ratio (each side >= 1)."""
+    scale = long_side / max(im.size)
+    w, h = max(1, round(im.width * scale)), max(1, round(im.height * scale))
+    return im.resize((w, h), Image.LANCZOS)
