@@ -134,6 +134,19 @@ class VAETask:
         nelbo = sum(m.loss(x[i : i + 1000], generator=g)[0].item() * len(x[i : i + 1000]) for i in range(0, len(x), 1000))
         return {"test_neg_elbo_nats": round(nelbo / len(x), 2)}
 
+    @torch.no_grad()
+    def save(self, acc, export: Path, card: dict) -> None:
+        """The weights and card; for the 2-D VAE also the test set's latent means (the map's dots)."""
+        from safetensors.torch import save_file
+
+        m = acc.unwrap_model(self.model).eval()
+        state = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
+        save_file(state, str(export / f"{self.name}.safetensors"), metadata={"config": json.dumps(asdict(self.cfg))})
+        (export / f"{self.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        if self.cfg.latent == 2:
+            mu = torch.cat([m.encode(self.test[0][i : i + 1000])[0] for i in range(0, len(self.test[0]), 1000)])
+            save_file({"mu": mu.contiguous(), "label": self.test[1].contiguous()}, str(export / "vae2d_testmap.safetensors"))
+
 
 def tasks(args, test):
     if args.model == "classifier":

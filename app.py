@@ -1,0 +1,66 @@
+"""genlab: an interactive lab for AI image generation. `python app.py --help` for options."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from genlab.ui import about_tab, gan_tab, style_tab, text2image_tab, vae_tab
+from genlab.ui.common import HEAVY_LIMIT
+
+QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
+MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title="genlab — see how image generation works", delete_cache=(3600, 7200)) as demo:
+        gr.Markdown("# genlab\nStyle transfer, GANs, VAEs and diffusion — run them, watch them work, make images.")
+        with gr.Tabs():
+            with gr.Tab("Style transfer", id="style"):
+                style_tab.build()
+            with gr.Tab("GAN", id="gan"):
+                gan_tab.build()
+            with gr.Tab("VAE", id="vae"):
+                vae_tab.build()
+            with gr.Tab("Prompt-to-image", id="t2i"):
+                text2image_tab.build()
+            with gr.Tab("About", id="about"):
+                about_tab.build()
+    demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=HEAVY_LIMIT)
+    return demo
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Run the genlab app.")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="default 127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="default 7860")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login")
+    return p.parse_args(argv)
+
+
+def launch_kwargs(args: argparse.Namespace) -> dict:
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit("--auth takes USER:PASS")
+        auth = (user, password)
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "share": args.share,
+        "auth": auth,
+        "max_file_size": MAX_FILE_SIZE,
+        "show_error": True,  # errors reach users as their gr.Error message only
+        "allowed_paths": [],
+        "footer_links": ["api", "gradio"],
+    }
+
+
+demo = build_app()  # Spaces and `gradio app.py` look for `demo`
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs(parse_args()))

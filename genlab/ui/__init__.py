@@ -1,0 +1,1 @@
+"""One module per tab; app.py lays them out."""
