@@ -85,8 +85,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(sa @ sb, disp=False)
-    covmean = covmean.real
+    covmean = np.real(linalg.sqrtm(sa @ sb))
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa + sb - 2 * covmean))
 
 

@@ -237,7 +237,7 @@ class Objective:
         st = st if isinstance(st, torch.Tensor) else torch.zeros((), device=x.device)
         tv = tv_loss(x)
         total = self.s.content_weight * c + self.s.style_weight * st + self.s.tv_weight * tv
-        return total, {"content": float(c), "style": float(st), "tv": float(tv), "total": float(total)}
+        return total, {"content": c.item(), "style": st.item(), "tv": tv.item(), "total": total.item()}
 
 
 def style_grams(net: VGGFeatures, styles: list[torch.Tensor], ratios: list[float], layers: set[str]) -> dict[str, torch.Tensor]:
@@ -341,10 +341,13 @@ def stylise(
                 x = luminance(x)
         x = x.contiguous().requires_grad_(True)
         if s.optimizer == "lbfgs":
-            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe")
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, max_eval=20, history_size=50, line_search_fn="strong_wolfe")
         else:
             opt = torch.optim.Adam([x], lr=0.02)
         last: dict[str, float] = {}
+        if not history:  # the starting point, so curves (and tests) see the loss before any step
+            with torch.no_grad():
+                history.append({"step": 0, "level": level, **obj(x)[1]})
 
         def closure():
             nonlocal last
