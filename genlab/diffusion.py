@@ -100,7 +100,7 @@ def _load(model: str):
     from diffusers import AutoPipelineForText2Image
 
     dev = device()
-    kw = {"torch_dtype": dtype(dev), "use_safetensors": True}
+    kw = {"dtype": dtype(dev), "use_safetensors": True}
     if Path(model).is_dir():
         pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), f"local folder {model}"
     else:
@@ -118,7 +118,7 @@ def _load(model: str):
                 raise ValueError(f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?") from None
     pipe = pipe.to(dev)
     pipe.set_progress_bar_config(disable=True)
-    return pipe, f"{model} — {source}, {str(kw['torch_dtype']).replace('torch.', '')} on {dev.type}"
+    return pipe, f"{model} — {source}, {str(kw['dtype']).replace('torch.', '')} on {dev.type}"
 
 
 PIPELINES = LazyMap(_load)
@@ -271,4 +271,7 @@ def build_clip_tokenizer_files(out: Path, bpe_gz: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
     (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n", encoding="utf-8")
+    config = {"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+              "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True}  # CLIP's context length
+    (out / "tokenizer_config.json").write_text(json.dumps(config))
     return out

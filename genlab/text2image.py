@@ -60,7 +60,7 @@ class SentenceEncoder(torch.nn.Module):
 ENCODER = Lazy(SentenceEncoder)
 
 
-def build_unet(*, channels: tuple[int, ...] = (24, 48, 96)) -> UNet2DConditionModel:
+def build_unet(*, channels: tuple[int, ...] = (16, 32, 64)) -> UNet2DConditionModel:
     """A small attention-free UNet for [B,1,28,28] (28 -> 14 -> 7), conditioned via class embedding."""
     return UNet2DConditionModel(
         sample_size=28,

@@ -1,0 +1,167 @@
+"""Prompt-to-image: tiny seeded pipelines for the mechanics (diffusers' test style), then the shipped model."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genlab import diffusion as dif
+from genlab import text2image as t2i
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    return dif.build_clip_tokenizer_files(tmp_path_factory.mktemp("clip"))
+
+
+def test_real_clip_tokenizer_gives_standard_ids(clip_dir):
+    from transformers import CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(str(clip_dir))
+    assert tok("a photo of a cat")["input_ids"] == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def tiny_sd(clip_dir, out, *, nan=False):
+    """A tiny randomly initialised Stable Diffusion pipeline with the real CLIP tokenizer, saved to `out`."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=4, attention_head_dim=4,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=[4, 4, 8], in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+        down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
+    )  # fmt: skip
+    text = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, hidden_size=32, intermediate_size=37,
+        num_attention_heads=4, num_hidden_layers=2, vocab_size=49408, projection_dim=32,
+    ))  # fmt: skip
+    if nan:
+        with torch.no_grad():
+            unet.conv_out.bias.fill_(float("nan"))
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=CLIPTokenizer.from_pretrained(str(clip_dir)),
+                                   scheduler=sched, safety_checker=None, feature_extractor=None, requires_safety_checker=False)  # fmt: skip
+    pipe.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_sd_dir(clip_dir, tmp_path_factory):
+    return tiny_sd(clip_dir, tmp_path_factory.mktemp("tiny-sd"))
+
+
+def settings(model, **kw):
+    return dif.T2ISettings(**{"prompt": "a photo of a cat", "model": model, "steps": 3, "size": 256, "batch": 2, "guidance": 4.0, **kw})
+
+
+def arr(images):
+    return np.stack([np.asarray(im, dtype=np.float32) for im in images])
+
+
+def test_hub_code_path_end_to_end_on_a_local_tiny_pipeline(tiny_sd_dir):
+    images, traj, label = dif.generate(settings(tiny_sd_dir, trajectory=3))
+    assert len(images) == 2 and images[0].size == (256, 256) and images[0].mode == "RGB"
+    assert "local folder" in label
+    assert traj.steps == [0, 1, 2] and len(traj.xt) == 3 and len(traj.x0) == 3  # DDIM gives x0_hat
+    assert traj.xt[0][0].size == (64, 64)  # latent preview, no VAE decode
+
+
+def test_seed_reproducibility(tiny_sd_dir):
+    a, _, _ = dif.generate(settings(tiny_sd_dir))
+    b, _, _ = dif.generate(settings(tiny_sd_dir))
+    c, _, _ = dif.generate(settings(tiny_sd_dir, seed=1, batch=1))
+    assert np.array_equal(arr(a), arr(b))
+    assert np.abs(arr(a)[1] - arr(c)[0]).max() <= 2  # image i of a batch is image 0 of seed + i
+    assert np.abs(arr(a)[0] - arr(a)[1]).max() > 2
+
+
+def test_schedulers_isolated_under_concurrent_calls(tiny_sd_dir):
+    s1 = settings(tiny_sd_dir, scheduler="DDIM", steps=4)
+    s2 = settings(tiny_sd_dir, scheduler="DPM-Solver++", steps=6, seed=5)
+    alone1, alone2 = dif.generate(s1)[0], dif.generate(s2)[0]
+    out = {}
+    barrier = threading.Barrier(2)
+
+    def go(key, s):
+        barrier.wait()
+        out[key] = dif.generate(s)[0]
+
+    threads = [threading.Thread(target=go, args=("a", s1)), threading.Thread(target=go, args=("b", s2))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert np.abs(arr(out["a"]) - arr(alone1)).max() <= 1
+    assert np.abs(arr(out["b"]) - arr(alone2)).max() <= 1
+
+
+def test_nan_output_is_an_error(clip_dir, tmp_path):
+    bad = tiny_sd(clip_dir, tmp_path / "nan-sd", nan=True)
+    with pytest.raises(ValueError, match="NaN"):
+        dif.generate(settings(bad))
+
+
+def test_stop_interrupts_the_pipeline(tiny_sd_dir):
+    seen = []
+    images, traj, _ = dif.generate(settings(tiny_sd_dir, steps=10), should_stop=lambda: len(seen) >= 2, on_step=lambda i, n: seen.append(i))
+    assert len(seen) == 2 and len(images) == 2
+
+
+def test_settings_are_validated():
+    for bad in ({"prompt": ""}, {"prompt": "x" * 100_000}, {"steps": 10**6}, {"guidance": float("nan")}, {"seed": -1},
+                {"seed": 2**64}, {"size": 10**5}, {"scheduler": "magic"}, {"batch": 0}):  # fmt: skip
+        with pytest.raises(ValueError):
+            dif.T2ISettings(**{"prompt": "a cat", **bad}).validate()
+
+
+class HashEncoder(torch.nn.Module):
+    """A deterministic stand-in for MiniLM: text -> unit vector [B,384] from a seeded hash."""
+
+    def forward(self, texts):
+        import zlib
+
+        out = [torch.randn(t2i.EMBED_DIM, generator=torch.Generator().manual_seed(zlib.crc32(t.encode()))) for t in texts]
+        return torch.nn.functional.normalize(torch.stack(out), dim=-1)
+
+
+def test_offline_pipeline_save_load_round_trip_and_training_step(tmp_path):
+    from diffusers import DDIMScheduler
+
+    torch.manual_seed(0)
+    unet = t2i.build_unet(channels=(8, 16, 16))
+    pipe = t2i.FashionText2ImagePipeline(unet=unet, scheduler=DDIMScheduler.from_config(t2i.build_scheduler().config), text_encoder=HashEncoder())
+    gen = lambda: [torch.Generator().manual_seed(i) for i in range(2)]  # noqa: E731
+    a = pipe(["a shoe", "a bag"], num_inference_steps=3, generator=gen(), output_type="pt").images
+    pipe.text_encoder = None
+    pipe.register_to_config(text_encoder=(None, None))
+    pipe.save_pretrained(tmp_path / "p")
+    back = t2i.FashionText2ImagePipeline.from_pretrained(tmp_path / "p", text_encoder=HashEncoder())
+    b = back(["a shoe", "a bag"], num_inference_steps=3, generator=gen(), output_type="pt").images
+    assert a.shape == (2, 1, 28, 28) and torch.equal(a, b)
+    # one training step on the epsilon objective lowers that batch's loss
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    emb = HashEncoder()(["a shoe"] * 8)
+    noise, t = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)), torch.full((8,), 500)
+    xt = t2i.build_scheduler().add_noise(x, noise, t)
+    opt = torch.optim.Adam(unet.parameters(), 1e-3)
+    loss = lambda: torch.nn.functional.mse_loss(unet(xt, t, emb[:, None], class_labels=emb).sample, noise)  # noqa: E731
+    before = loss().item()
+    for _ in range(3):
+        opt.zero_grad()
+        l_ = loss()
+        l_.backward()
+        opt.step()
+    assert loss().item() < before
+
+
+def test_shipped_offline_model_runs():
+    images, traj, label = dif.generate(dif.T2ISettings(prompt="a pair of sneakers", steps=4, batch=2))
+    assert len(images) == 2 and images[0].size == (28, 28)
+    a = arr(images)
+    assert np.isfinite(a).all() and a.max() > 0
+    assert "weights/text2image" in label and len(traj.xt) >= 2
