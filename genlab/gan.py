@@ -1,8 +1,8 @@
 """Class-conditional DCGAN (Radford et al. 2016) for 28x28 Fashion-MNIST.
 
-The discriminator is conditioned by projection (Miyato & Koyama 2018) and spectrally normalised
-(Miyato et al. 2018) for stable training on a CPU budget; the generator is the DCGAN stack of
-transposed convolutions with batch norm.
+The discriminator is conditioned by projection (Miyato & Koyama 2018), spectrally normalised and trained
+with the hinge loss (Miyato et al. 2018) for stable training on a CPU budget; the generator is the DCGAN
+stack of transposed convolutions with batch norm.
 """
 
 from __future__ import annotations

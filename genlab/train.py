@@ -64,8 +64,9 @@ class DCGANTask:
     def __init__(self, args, test):
         self.cfg = gan.GANConfig()
         self.g, self.d = gan.Generator(self.cfg), gan.Discriminator(self.cfg)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))  # DCGAN's settings
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        # Two time-scale update rule (Heusel et al. 2017) with SNGAN's Adam settings (Miyato et al. 2018).
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=1e-4, betas=(0.0, 0.9))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=4e-4, betas=(0.0, 0.9))
         self.fixed = gan.latents(list(range(100)), self.cfg.z_dim)
         self.fixed_y = torch.arange(10).repeat_interleave(10)
 
@@ -77,12 +78,12 @@ class DCGANTask:
         x = x * 2 - 1
         z = torch.randn(len(x), self.cfg.z_dim, device=x.device)
         fake = self.g(z, acc.unwrap_model(self.g).embed(y))
-        # Non-saturating GAN loss (Goodfellow et al. 2014, sec. 3): D maximises log D(x) + log(1 - D(G(z))).
-        d_loss = F.softplus(-self.d(x, y)).mean() + F.softplus(self.d(fake.detach(), y)).mean()
+        # Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D pushes real scores above 1 and fake below -1.
+        d_loss = F.relu(1 - self.d(x, y)).mean() + F.relu(1 + self.d(fake.detach(), y)).mean()
         self.opt_d.zero_grad(set_to_none=True)
         acc.backward(d_loss)
         self.opt_d.step()
-        g_loss = F.softplus(-self.d(fake, y)).mean()  # G maximises log D(G(z))
+        g_loss = -self.d(fake, y).mean()  # G raises the critic's score of its samples
         self.opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
         self.opt_g.step()

@@ -154,6 +154,6 @@ def build() -> None:
         if fig is not None:
             gr.Image(value=fig, label="Training curves", interactive=False, height=260)
         gr.Markdown(
-            "The discriminator is conditioned by projection (Miyato & Koyama 2018) and spectrally normalised; "
-            "losses are the non-saturating GAN losses. Train again with `python -m genlab.train dcgan --epochs 12`."
+            "The discriminator is conditioned by projection (Miyato & Koyama 2018), spectrally normalised and trained with "
+            "the hinge loss. Train again with `python -m genlab.train dcgan --epochs 10`."
         )

@@ -50,7 +50,8 @@ def sample(seed, count, temperature):
     seeds = list(range(seed, seed + count))
     x = vae.decode(model, vae.prior_latents(seeds, model.cfg.latent, temperature=temperature))
     recipes = [make_recipe("vae_sample", {"seed": s, "count": 1, "temperature": temperature}, weights=label, seed=s) for s in seeds]
-    return list(zip(save_outputs([upscale(im) for im in tensor_images(x)], recipes, stem="vae"), [f"seed {s}" for s in seeds]))
+    paths = save_outputs([upscale(im) for im in tensor_images(x)], recipes, stem="vae")
+    return list(zip(paths, [f"seed {s}" for s in seeds])), f"**Weights:** {label}"
 
 
 @ui_errors
@@ -71,7 +72,7 @@ def reconstruct(image, sketch):
                    pre.resize((side, side), Image.NEAREST), out.resize((side, side), Image.NEAREST)])  # fmt: skip
     recipe = make_recipe("vae_reconstruct", {}, weights=label)
     path = save_outputs([panel], [recipe], stem="vae-rec")[0]
-    return path, f"input · 28×28 preprocessing · reconstruction — error: MSE {mse:.4f}, BCE {bce:.1f} nats"
+    return path, f"input · 28×28 preprocessing · reconstruction — error: MSE {mse:.4f}, BCE {bce:.1f} nats · **Weights:** {label}"
 
 
 @ui_errors
@@ -146,7 +147,8 @@ def build() -> None:
             temp = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (std of z)")
         go = gr.Button("Sample", variant="primary")
         gallery = gr.Gallery(label="Prior samples", columns=8, height=330, object_fit="contain")
-        go.click(sample, [seed, count, temp], gallery, api_name="vae_sample", concurrency_id=HEAVY)
+        sample_info = gr.Markdown("Weights load on first use from `weights/vae.safetensors`.")
+        go.click(sample, [seed, count, temp], [gallery, sample_info], api_name="vae_sample", concurrency_id=HEAVY)
         drop = recipe_drop()
         drop.upload(lambda p: restore("vae_sample", ["seed", "count", "temperature"], p), drop, [seed, count, temp],
                     api_visibility="private")  # fmt: skip
