@@ -7,14 +7,13 @@ and the share of conditional samples judged as the requested class.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from genlab.weights import Lazy, WeightSpec, load_safetensors, load_state, repo_weights, resolve
+from genlab.weights import Lazy, WeightSpec, load_module, repo_weights
 
 
 @dataclass(frozen=True)
@@ -54,18 +53,10 @@ SPEC = WeightSpec(
 
 def load(path: str | None = None) -> tuple[Classifier, str]:
     """(classifier in eval mode on CPU, weights label)."""
-    r = resolve(SPEC, path=path)
-    state, meta = load_safetensors(r.path)
-    model = Classifier(ClassifierConfig(**json.loads(meta.get("config", "{}"))))
-    load_state(model, state, name=SPEC.name)
-    return model.eval(), r.label()
+    return load_module(SPEC, lambda cfg: Classifier(ClassifierConfig(**cfg)), path=path)
 
 
 DEFAULT = Lazy(load)
-
-
-def config_json(cfg) -> str:
-    return json.dumps(asdict(cfg))
 
 
 @torch.no_grad()

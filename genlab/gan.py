@@ -7,7 +7,6 @@ stack of transposed convolutions with batch norm.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +14,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from genlab.devices import cpu_generator
-from genlab.weights import Lazy, WeightSpec, load_safetensors, load_state, repo_weights, resolve
+from genlab.weights import Lazy, WeightSpec, load_module, repo_weights
 
 
 @dataclass(frozen=True)
@@ -108,11 +107,7 @@ SPEC = WeightSpec(name="DCGAN (Fashion-MNIST)", env_var="GENLAB_DCGAN_WEIGHTS", 
 
 def load(path: str | None = None) -> tuple[Generator, str]:
     """(generator in eval mode on CPU, weights label). The file holds the generator only."""
-    r = resolve(SPEC, path=path)
-    state, meta = load_safetensors(r.path)
-    g = Generator(GANConfig(**json.loads(meta.get("config", "{}"))))
-    load_state(g, state, name=SPEC.name)
-    return g.eval(), r.label()
+    return load_module(SPEC, lambda cfg: Generator(GANConfig(**cfg)), path=path)
 
 
 DEFAULT = Lazy(load)

@@ -5,7 +5,6 @@ Bernoulli decoder (pixels in [0,1]); the same class with latent=2 gives the 2-D 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from genlab.devices import cpu_generator
-from genlab.weights import Lazy, LazyMap, WeightSpec, load_safetensors, load_state, repo_weights, resolve
+from genlab.weights import Lazy, LazyMap, WeightSpec, load_module, repo_weights
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,9 @@ SPECS = {
 
 def load(kind: str = "vae", path: str | None = None) -> tuple[VAE, str]:
     """(VAE in eval mode on CPU, weights label) for kind "vae" or "vae2d"."""
-    spec = SPECS[kind]
-    r = resolve(spec, path=path)
-    state, meta = load_safetensors(r.path)
-    model = VAE(VAEConfig(**json.loads(meta.get("config", "{}"))))
-    load_state(model, state, name=spec.name)
-    return model.eval(), r.label()
+    if kind not in SPECS:
+        raise ValueError(f"kind must be one of {', '.join(SPECS)} (got {kind!r}).")
+    return load_module(SPECS[kind], lambda cfg: VAE(VAEConfig(**cfg)), path=path)
 
 
 MODELS = LazyMap(load)

@@ -123,7 +123,9 @@ def resolve(spec: WeightSpec, *, path: str | os.PathLike | None = None) -> Resol
         else:
             why = "not available"
         if p is not None and Path(p).is_file():
-            return found(Path(p), f"offline default {p}")
+            p = Path(p)
+            shipped = p.resolve().is_relative_to(REPO_WEIGHTS)
+            return found(p, f"repo-shipped weights/{p.name}" if shipped else f"offline default {p}")
         tried.append(f"offline default ({why})")
     raise ValueError(f"No weights found for {spec.name}. Tried: " + "; ".join(tried) + ".")
 
@@ -186,6 +188,15 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, name: 
         detail = f"missing {missing[:3]}" if missing else f"wrong shape for {wrong[:3]}"
         raise ValueError(f"Weights for {name} do not fit its architecture ({detail}).")
     model.load_state_dict({k: state[k] for k in own})
+
+
+def load_module(spec: WeightSpec, build: Callable[[dict], torch.nn.Module], *, path=None) -> tuple[torch.nn.Module, str]:
+    """Resolve spec, build the module from the file's JSON "config" metadata, load it: (module in eval mode, label)."""
+    r = resolve(spec, path=path)
+    state, meta = load_safetensors(r.path)
+    model = build(json.loads(meta.get("config", "{}")))
+    load_state(model, state, name=spec.name)
+    return model.eval(), r.label()
 
 
 class Lazy(Generic[T]):
