@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,26 @@ from PIL import Image, PngImagePlugin
 RECIPE_KEY = "genlab-recipe"  # PNG tEXt keyword
 
 
+KEEP_SECONDS = 2 * 3600  # outputs older than this are deleted (Gradio keeps its own copies as long)
+_last_sweep = [0.0]
+
+
 def output_dir() -> Path:
-    """Where outputs are written: inside the system temp dir, which Gradio serves without allowed_paths."""
+    """Where outputs are written: inside the system temp dir, which Gradio serves without allowed_paths.
+
+    Files older than KEEP_SECONDS are swept away, at most every ten minutes.
+    """
     d = Path(tempfile.gettempdir()) / "genlab-outputs"
     d.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    if now - _last_sweep[0] > 600:
+        _last_sweep[0] = now
+        for f in d.iterdir():
+            try:
+                if now - f.stat().st_mtime > KEEP_SECONDS:
+                    f.unlink()
+            except OSError:
+                pass
     return d
 
 

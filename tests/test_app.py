@@ -102,3 +102,26 @@ def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     page.wait_for_selector("text=/not an image|accepts|corrupt/i", timeout=60_000)
     page.close()
+
+
+def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
+    """Pick an example, run a short Gatys optimisation (status and loss plot appear), then fast mode."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.locator("table tbody tr").first.click()
+    page.wait_for_timeout(1000)
+    for label, value in (("Output size (long side, px)", "128"), ("Iterations at full size", "6"), ("Iterations per coarser level", "6")):
+        box = page.get_by_label(label, exact=True).first
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Stylise", exact=True).click()
+    page.wait_for_selector("text=/12 \\/ 12\\*\\* iterations|12 \\/ 12 iterations/", timeout=240_000)
+    page.wait_for_timeout(1500)
+    assert page.locator("img[src*='style-']").count() >= 1
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-style.png"), full_page=True)
+    page.get_by_role("button", name="Fast stylise", exact=True).click()
+    page.wait_for_selector("text=Fast mode ·", timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.locator("img[src*='fast-style-']").count() >= 1
+    page.close()

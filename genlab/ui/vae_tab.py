@@ -155,7 +155,7 @@ def build() -> None:
     with gr.Tab("Reconstruct"):
         with gr.Row():
             image = gr.Image(label="Upload a picture of clothing", type="filepath", height=240)
-            sketch = gr.Sketchpad(label="…or draw one (white background)", type="numpy", height=240,
+            sketch = gr.Sketchpad(label="…or draw one (pick the brush, then draw)", type="numpy", height=240, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=8, colors=["#000000"], color_mode="fixed"))  # fmt: skip
         if examples:
             gr.Examples(examples, inputs=image, label="Fashion-MNIST test images")
