@@ -183,8 +183,12 @@ def generate(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int], None] | None = None,
+    trajectory: Trajectory | None = None,
 ) -> tuple[list[Image.Image], Trajectory, str]:
-    """(images, trajectory, weights label). ValueError for NaN/black output or bad settings."""
+    """(images, trajectory, weights label). ValueError for NaN/black output or bad settings.
+
+    Pass `trajectory` to watch it fill while the run goes on (on_step is called after each frame is added).
+    """
     s.validate()
     base, label = get_pipeline(s.model)
     scheduler = make_scheduler(s.scheduler, base.scheduler.config)
@@ -192,7 +196,9 @@ def generate(
     pipe.set_progress_bar_config(disable=True)
     offline = s.model == OFFLINE_MODEL
     x0_seen = _record_x0(scheduler)
-    traj = Trajectory(total=s.steps, alphas_cumprod=[float(a) for a in getattr(scheduler, "alphas_cumprod", torch.zeros(0))])
+    traj = trajectory if trajectory is not None else Trajectory()
+    traj.total = s.steps
+    traj.alphas_cumprod = [float(a) for a in getattr(scheduler, "alphas_cumprod", torch.zeros(0))]
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
     generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
 

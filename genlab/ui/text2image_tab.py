@@ -66,8 +66,8 @@ def schedule_plot(traj: dif.Trajectory, current: int | None):
 
 
 @gpu
-def _generate(s: dif.T2ISettings, flag: StopFlag, on_step):
-    return dif.generate(s, should_stop=flag, on_step=on_step)
+def _generate(s: dif.T2ISettings, flag: StopFlag, on_step, traj: dif.Trajectory):
+    return dif.generate(s, should_stop=flag, on_step=on_step, trajectory=traj)
 
 
 @ui_errors
@@ -82,18 +82,24 @@ def run(prompt, negative, model, steps, guidance, scheduler, seed, size, batch, 
     progress(0, desc=f"loading {s.model} (first use only)")
     events: queue.Queue = queue.Queue()
     result: dict = {}
+    live = dif.Trajectory()
 
     def work():
         try:
-            result["out"] = _generate(s, flag, lambda i, n: events.put((i, n)))
+            result["out"] = _generate(s, flag, lambda i, n: events.put((i, n)), live)
         except Exception as e:  # handed to the request thread below
             result["error"] = e
         events.put(None)
 
     threading.Thread(target=work, daemon=True).start()
+    shown = 0
     while (ev := events.get()) is not None:
         progress(ev, desc="denoising")
-        yield gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), f"step **{ev[0]} / {ev[1]}**"
+        frames = len(live.xt)
+        xt_live = strip([_show(f[0], offline).resize((112, 112)) for f in live.xt[:frames]]) if frames > shown else gr.update()
+        plot_live = schedule_plot(live, live.timesteps[frames - 1]) if frames > shown else gr.update()
+        shown = frames
+        yield gr.update(), xt_live, gr.update(), gr.update(), plot_live, f"step **{ev[0]} / {ev[1]}**"
     if "error" in result:
         raise result["error"] if isinstance(result["error"], (ValueError, gr.Error)) else ValueError(
             f"Generation failed: {type(result['error']).__name__}: {result['error']}"
