@@ -155,5 +155,5 @@ def build() -> None:
             gr.Image(value=fig, label="Training curves", interactive=False, height=260)
         gr.Markdown(
             "The discriminator is conditioned by projection (Miyato & Koyama 2018), spectrally normalised and trained with "
-            "the hinge loss. Train again with `python -m genlab.train dcgan --epochs 10`."
+            "the hinge loss. Train again with `python -m genlab.train dcgan --epochs 8`."
         )
