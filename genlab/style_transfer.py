@@ -46,16 +46,16 @@ class StyleSettings:
     content_weight: float = 1.0  # alpha: weight of the content loss on conv4_2
     style_weight: float = 0.5  # beta: weight of the summed Gram losses
     tv_weight: float = 1e-3  # weight of the total-variation smoothness loss
-    steps: int = 60  # optimiser iterations at the final size (coarse levels add their own, see levels)
-    size: int = 512  # long side of the output in px (128-1024)
+    steps: int = 15  # optimiser iterations at the final size (coarse levels add their own, see levels)
+    size: int = 384  # long side of the output in px (128-1024); 384 keeps a CPU run near a minute
     optimizer: str = "lbfgs"  # "lbfgs" (strong-Wolfe line search) or "adam"
     init: str = "content"  # start from the "content" image or from "noise"
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # per STYLE_LAYERS weight
     preserve_colors: bool = False  # transfer luminance only; keep the content's chroma (Gatys et al. 2017)
     style_scale: float = 1.0  # style image size relative to the output's long side (0.25-2)
     style_blend: float = 1.0  # share of the first style when a second style image is given (0-1)
-    levels: int = 2  # coarse-to-fine levels: 1 = single scale (textbook), 2 = half size then full, ...
-    coarse_steps: int = 100  # L-BFGS iterations on each coarser level
+    levels: int = 3  # coarse-to-fine levels: 1 = single scale (textbook), 3 = quarter, half, then full size
+    coarse_steps: int = 40  # L-BFGS iterations on each coarser level
     seed: int = 0  # noise initialisation seed
     preview_every: int = 5  # yield a preview every N iterations
 
