@@ -20,9 +20,8 @@ def test_launch_defaults_are_safe():
     assert app.launch_kwargs(app.parse_args(["--auth", "ann:pw", "--share"]))["auth"] == ("ann", "pw")
     with pytest.raises(SystemExit):
         app.launch_kwargs(app.parse_args(["--auth", "nopassword"]))
-    assert app.demo.max_file_size is None or True  # set at launch
-    q = app.demo._queue
-    assert q.max_size == app.QUEUE_MAX
+    assert kw["max_file_size"] == app.MAX_FILE_SIZE == "10mb" and kw["show_error"] is True
+    assert app.demo._queue.max_size == app.QUEUE_MAX
 
 
 def test_client_lists_the_named_endpoints(app_url):
