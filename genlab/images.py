@@ -11,7 +11,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # opened by Pillow with formats= this list
 MAX_PIXELS = 36_000_000  # declared width*height above this is refused before decoding (6000x6000)
 MAX_ASPECT = 20.0  # long side / short side
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard, as a second line
+# Pillow's own guard only for absurd sizes: Gradio opens uploads (header only) before genlab sees them, and
+# genlab's MAX_PIXELS check, with its clear message, must be the one that answers.
+Image.MAX_IMAGE_PIXELS = 500_000_000
 
 
 def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: int = 1) -> Image.Image:
@@ -41,7 +43,7 @@ def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: i
                 f"{name} is not an image genlab accepts: allowed formats are {', '.join(ALLOWED_FORMATS)}."
             ) from None
         except Image.DecompressionBombError:
-            raise ValueError(f"{name} declares too many pixels (limit {MAX_PIXELS:,}).") from None
+            raise ValueError(f"{name} declares too many pixels; the limit is {MAX_PIXELS:,}.") from None
         _check_size(im.size, name)
         try:
             im.load()

@@ -82,24 +82,29 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
     page.screenshot(path=str(out / "run-gan.png"), full_page=True)
     page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
     page.get_by_role("button", name="Generate", exact=True).click()
-    page.wait_for_selector("text=Weights:", timeout=120_000)
+    page.get_by_text("genlab's own model").first.wait_for(timeout=120_000)
     page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
     assert page.locator("img[src*='t2i-']").count() >= 1
     page.close()
 
 
 def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
-    bad = tmp_path / "not-an-image.png"
-    bad.write_bytes(b"this is text, not a PNG")
+    """A tiny PNG declaring 10000x10000 pixels: refused by genlab's size check, shown as an error."""
+    from test_recipes_images import _png_declaring
+
+    bad = tmp_path / "bomb.png"
+    bad.write_bytes(_png_declaring(10000, 10000))
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_url)
     page.wait_for_selector("text=genlab", timeout=60_000)
     page.get_by_role("tab", name="VAE", exact=True).click()
     page.get_by_role("tab", name="Reconstruct", exact=True).click()
-    page.locator("input[type=file]").first.set_input_files(str(bad))
-    page.wait_for_timeout(1500)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Click to Upload").locator("visible=true").first.click()
+    chooser.value.set_files(str(bad))
+    page.wait_for_timeout(2000)
     page.get_by_role("button", name="Reconstruct", exact=True).click()
-    page.wait_for_selector("text=/not an image|accepts|corrupt/i", timeout=60_000)
+    page.get_by_text("declares too many pixels").or_(page.get_by_text("the limit is")).first.wait_for(timeout=60_000)
     page.close()
 
 
@@ -111,7 +116,7 @@ def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
     page.locator("table tbody tr").first.click()
     page.wait_for_timeout(1000)
     for label, value in (("Output size (long side, px)", "128"), ("Iterations at full size", "6"), ("Iterations per coarser level", "6")):
-        box = page.get_by_label(label, exact=True).first
+        box = page.get_by_label(f"number input for {label}", exact=True).first
         box.fill(value)
         box.press("Enter")
     page.get_by_role("button", name="Stylise", exact=True).click()
