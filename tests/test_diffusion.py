@@ -96,8 +96,11 @@ def test_schedulers_isolated_under_concurrent_calls(tiny_sd_dir):
     threads = [threading.Thread(target=go, args=("a", s1)), threading.Thread(target=go, args=("b", s2))]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert np.abs(arr(out["a"]) - arr(alone1)).max() <= 1
-    assert np.abs(arr(out["b"]) - arr(alone2)).max() <= 1
+    # Shared scheduler state would change step counts and timesteps: whole images would differ. Two threads
+    # sharing 2 cores may split BLAS work differently, which moves a few pixels, not the image.
+    assert np.abs(arr(out["a"]) - arr(alone1)).mean() < 0.5
+    assert np.abs(arr(out["b"]) - arr(alone2)).mean() < 0.5
+    assert np.abs(arr(alone1) - arr(alone2)).mean() > 5  # the two requests really differ
 
 
 def test_nan_output_is_an_error(clip_dir, tmp_path):
