@@ -80,32 +80,26 @@ def restricted_load(data: bytes):
 
 
 def animal_mnist(*, data: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Animal-MNIST silhouettes (PyPI animal-mnist, installed --no-deps) as ([N,1,28,28] in [0,1], labels)."""
+    """Animal-MNIST silhouettes (PyPI animal-mnist, installed --no-deps) as ([N,1,28,28] in [0,1], labels).
+
+    The package ships two gzipped pickles of numpy arrays (animal_data_version_*.gz, animal_label_version_*.gz);
+    `data` may name that folder instead. Both are read with the arrays-only unpickler.
+    """
     import importlib.util
 
     if data is None:
         spec = importlib.util.find_spec("animal_mnist")
         if spec is None or not spec.submodule_search_locations:
-            raise ValueError("Animal-MNIST needs `pip install --no-deps animal-mnist` (or --data FILE.pkl).")
-        pkgdir = Path(next(iter(spec.submodule_search_locations)))
-        found = sorted(pkgdir.rglob("*.pkl")) + sorted(pkgdir.rglob("*.pickle"))
-        if not found:
-            raise ValueError(f"No pickle found in {pkgdir}.")
-        data = found[0]
-    obj = restricted_load(Path(data).read_bytes())
-    x, y = _find_arrays(obj)
-    x = torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28)
+            raise ValueError("Animal-MNIST needs `pip install --no-deps animal-mnist` (or --data FOLDER).")
+        data = Path(next(iter(spec.submodule_search_locations))) / "data" / "Animal_MNIST"
+    folder = Path(data)
+    images = sorted(folder.glob("animal_data_version_*.gz"))
+    labels = sorted(folder.glob("animal_label_version_*.gz"))
+    if not images or not labels:
+        raise ValueError(f"No animal_data_version_*.gz / animal_label_version_*.gz in {folder}.")
+    x = np.asarray(restricted_load(gzip.decompress(images[-1].read_bytes())), dtype=np.float32)
+    y = np.asarray(restricted_load(gzip.decompress(labels[-1].read_bytes())))
+    x = torch.from_numpy(x).reshape(-1, 1, 28, 28)
     if x.max() > 1:
         x = x / 255.0
-    return x, torch.from_numpy(np.asarray(y)).long().reshape(-1)
-
-
-def _find_arrays(obj) -> tuple[np.ndarray, np.ndarray]:
-    """The (images, labels) pair inside a loaded pickle: a tuple/list of two arrays or a dict of them."""
-    items = list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, (list, tuple)) else []
-    arrays = [a for a in items if isinstance(a, np.ndarray)]
-    images = [a for a in arrays if a.size and a.size % 784 == 0 and a.ndim >= 2]
-    labels = [a for a in arrays if a.ndim == 1]
-    if not images or not labels:
-        raise ValueError("Animal-MNIST pickle does not hold an (images, labels) pair of arrays.")
-    return images[0], labels[0]
+    return x, torch.from_numpy(y.astype(np.int64)).reshape(-1)

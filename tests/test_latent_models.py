@@ -177,3 +177,9 @@ def test_shipped_classifier_reaches_its_reported_accuracy():
     acc = float((torch.from_numpy(pred) == y).float().mean())
     card = json.loads((REPO_WEIGHTS / "classifier.json").read_text())
     assert acc >= 0.90 and abs(acc - card["metrics"]["test_accuracy"]) < 0.002
+
+
+def test_animal_mnist_loads_through_the_arrays_only_unpickler():
+    x, y = data.animal_mnist()
+    assert x.shape == (10000, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert sorted(y.unique().tolist()) == list(range(10))
