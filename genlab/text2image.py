@@ -171,6 +171,8 @@ class Text2ImageTask:
         labels = torch.tensor([y for _, y in caps])
         self.by_class = [torch.nonzero(labels == k).squeeze(1) for k in range(10)]
         self.model = build_unet()
+        if getattr(args, "init", None):  # continue from saved (EMA) weights, e.g. the shipped pipeline
+            self.model.load_state_dict(UNet2DConditionModel.from_pretrained(args.init, subfolder="unet").state_dict())
         self.cfg = self.model.config
         self.noise = build_scheduler()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr or 1e-3, weight_decay=0.0)
