@@ -12,10 +12,9 @@ The fast mode runs Magenta's arbitrary-style network (Ghiasi et al. 2017) from `
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
