@@ -56,7 +56,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
         "share": args.share,
         "auth": auth,
         "max_file_size": MAX_FILE_SIZE,
-        "show_error": True,  # errors reach users as their gr.Error message only
+        "show_error": False,  # users see gr.Error messages only; other exception text stays in the server log
         "allowed_paths": [str(EXAMPLES)],
         "footer_links": ["api", "gradio"],
     }

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from genlab.devices import cpu_generator, device, dtype
+from genlab.limits import Deadline, check_work
 from genlab.weights import LazyMap, hub_offline
 
 OFFLINE_MODEL = "genlab Fashion-MNIST text-to-image (offline)"
@@ -158,6 +159,7 @@ class Trajectory:
     x0: list[list[Image.Image]] = field(default_factory=list)  # per frame, per image: x0_hat preview
     alphas_cumprod: list[float] = field(default_factory=list)  # the scheduler's training schedule
     total: int = 0  # steps planned
+    stopped: str = ""  # why the run ended early: "" (it did not), "stop" or "deadline"
 
 
 def _record_x0(scheduler) -> list:
@@ -184,12 +186,18 @@ def generate(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int], None] | None = None,
     trajectory: Trajectory | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[list[Image.Image], Trajectory, str]:
     """(images, trajectory, weights label). ValueError for NaN/black output or bad settings.
 
     Pass `trajectory` to watch it fill while the run goes on (on_step is called after each frame is added).
+    should_stop() and the deadline are polled after every step; the work is checked before loading anything.
     """
     s.validate()
+    side = 28 if s.model == OFFLINE_MODEL else s.size
+    check_work(side * side * s.steps * s.batch, f"{side}x{side} px x {s.steps} steps x {s.batch} images",
+               "Use fewer steps, a smaller size or a smaller batch.")  # fmt: skip
+    deadline = deadline or Deadline()
     base, label = get_pipeline(s.model)
     scheduler = make_scheduler(s.scheduler, base.scheduler.config)
     pipe = type(base)(**{**base.components, "scheduler": scheduler})  # per-request pipeline, shared modules
@@ -211,7 +219,9 @@ def generate(
                 traj.x0.append(latents_to_rgb(x0_seen[0], pixel_space=offline))
         if on_step:
             on_step(i + 1, s.steps)
-        if should_stop():
+        if not traj.stopped:
+            traj.stopped = "stop" if should_stop() else "deadline" if deadline() else ""
+        if traj.stopped:
             if offline:
                 p.interrupt()
             else:

@@ -44,10 +44,12 @@ def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: i
             ) from None
         except Image.DecompressionBombError:
             raise ValueError(f"{name} declares too many pixels; the limit is {MAX_PIXELS:,}.") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:  # a header cut short or malformed
+            raise ValueError(f"{name} is corrupt or truncated ({e}).") from None
         _check_size(im.size, name)
         try:
             im.load()
-        except (OSError, SyntaxError) as e:
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ValueError(f"{name} is corrupt or truncated ({e}).") from None
     if min(im.size) < min_side:
         raise ValueError(f"Image is {im.width}x{im.height}: at least {min_side} px on each side is needed.")

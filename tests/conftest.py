@@ -27,8 +27,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """`python app.py` on a free 127.0.0.1 port, offline; yields its URL, stops it afterwards."""
+def app_server(tmp_path_factory):
+    """`python app.py` on a free 127.0.0.1 port, offline; yields (url, process), stops it afterwards."""
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -47,12 +47,23 @@ def app_url(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError(f"app.py did not answer in 120 s: {log.read_text()[-2000:]}")
-    yield url
+    yield url, proc
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server[0]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import logging
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,20 +17,37 @@ from PIL import Image
 
 from genlab.recipes import read_recipe, save_png
 
+log = logging.getLogger("genlab")
+
 HEAVY = "genlab-heavy"  # concurrency_id shared by every event that runs a model
 HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
 
 
+def _as_message(e: Exception) -> gr.Error:
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, ValueError):
+        return gr.Error(str(e))
+    if isinstance(e, MemoryError):
+        return gr.Error("Out of memory for this request: use a smaller size, fewer steps or a smaller batch.")
+    log.exception("genlab: unexpected error")  # details stay in the server log, never in the page
+    return gr.Error(f"genlab hit an internal error ({type(e).__name__}) and did not finish this request; the server log has details.")
+
+
 def ui_errors(fn: Callable) -> Callable:
-    """Turn genlab's ValueErrors into short gr.Error messages (also for generator functions)."""
+    """Turn every failure into a short gr.Error message (also for generator functions).
+
+    genlab's ValueErrors already say what was wrong and what is allowed; anything else is logged and
+    reported without its internals (launch uses show_error=False, so raw exception text never reaches a page).
+    """
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except ValueError as e:
-                raise gr.Error(str(e)) from None
+            except Exception as e:
+                raise _as_message(e) from None
 
         return gen
 
@@ -36,10 +55,74 @@ def ui_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
+        except Exception as e:
+            raise _as_message(e) from None
 
     return wrapper
+
+
+class ImageInput(gr.Image):
+    """gr.Image that hands the upload's path to genlab unopened.
+
+    gr.Image opens every upload with Pillow (any format) before the function runs, and a non-image then
+    fails with a message that says nothing useful. genlab.images.open_image checks the allowed formats,
+    the declared size (before decoding) and corruption, with messages that say what is allowed.
+    """
+
+    is_template = True  # the page uses gr.Image's own front end
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, type="filepath", **kwargs)
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)  # a file Gradio received into its upload cache
+        try:
+            return super().preprocess(payload)
+        except Exception:
+            raise gr.Error("Could not read the uploaded image data: send a PNG, JPEG, WebP, BMP or GIF file.") from None
+
+
+class Slider(gr.Slider):
+    """gr.Slider whose value reaches the function as sent, to be checked there by as_int/as_float.
+
+    API callers skip the slider's bounds, and gr.Slider's own check fails on a wrong type with a raw
+    TypeError and lets NaN through; genlab's checks name the setting and its allowed range.
+    """
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+class Number(gr.Number):
+    """gr.Number whose value reaches the function as sent (see Slider)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+class Pulled:
+    """Notices when Gradio stops pulling a generator (the client went away or cancelled the event).
+
+    Gradio resumes a generator right after sending what it yielded; a yield left pending for longer than
+    `patience` seconds means nobody is listening, and a worker thread polling `gone()` can stop.
+    """
+
+    def __init__(self, patience: float = 3.0):
+        self.patience, self.pending_since = patience, None
+
+    def yielding(self) -> None:
+        self.pending_since = time.monotonic()
+
+    def resumed(self) -> None:
+        self.pending_since = None
+
+    def gone(self) -> bool:
+        return self.pending_since is not None and time.monotonic() - self.pending_since > self.patience
 
 
 class StopFlag:
@@ -57,7 +140,7 @@ class StopFlag:
     def clear(self):
         self.stopped = False
 
-    def __call__(self) -> bool:
+    def is_set(self) -> bool:  # not __call__: gr.State would take a callable value for a value factory
         return self.stopped
 
 

@@ -10,7 +10,7 @@ import torch
 from genlab import gan
 from genlab.data import FASHION_CLASSES
 from genlab.recipes import make_recipe
-from genlab.ui.common import HEAVY, as_float, as_int, recipe_drop, restore, save_gif, save_outputs, strip, tensor_images, ui_errors, upscale
+from genlab.ui.common import HEAVY, Number, Slider, as_float, as_int, recipe_drop, restore, save_gif, save_outputs, strip, tensor_images, ui_errors, upscale
 from genlab.weights import REPO_WEIGHTS
 
 TECHNIQUE = "gan_sample"
@@ -122,10 +122,10 @@ def build() -> None:
         "improves against the other. Every image comes from its own seed, so any one can be made again."
     )
     with gr.Row():
-        seed = gr.Number(value=0, precision=0, label="Seed (image i uses seed + i)")
-        count = gr.Slider(1, 64, value=16, step=1, label="Count")
+        seed = Number(value=0, precision=0, label="Seed (image i uses seed + i)")
+        count = Slider(1, 64, value=16, step=1, label="Count")
         class_name = gr.Dropdown(CLASS_CHOICES, value="any", label="Class")
-        trunc = gr.Slider(0, 4, value=0, step=0.1, label="Truncation (0 = off; small = typical, less varied)")
+        trunc = Slider(0, 4, value=0, step=0.1, label="Truncation (0 = off; small = typical, less varied)")
     go = gr.Button("Sample", variant="primary")
     gallery = gr.Gallery(label="Samples", columns=8, height=330, object_fit="contain")
     info = gr.Markdown("Weights load on first use from `weights/dcgan.safetensors`.")
@@ -135,13 +135,13 @@ def build() -> None:
                 [seed, count, class_name, trunc], api_visibility="private")  # fmt: skip
     with gr.Accordion("Interpolate between two seeds or classes", open=True):
         with gr.Row():
-            sa = gr.Number(value=1, precision=0, label="Seed A")
-            sb = gr.Number(value=2, precision=0, label="Seed B")
+            sa = Number(value=1, precision=0, label="Seed A")
+            sb = Number(value=2, precision=0, label="Seed B")
             ca = gr.Dropdown(CLASS_CHOICES, value="Sneaker", label="Class A")
             cb = gr.Dropdown(CLASS_CHOICES, value="Ankle boot", label="Class B")
         with gr.Row():
             mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
-            frames = gr.Slider(2, 64, value=10, step=1, label="Frames")
+            frames = Slider(2, 64, value=10, step=1, label="Frames")
             walk = gr.Button("Interpolate")
         with gr.Row():
             strip_out = gr.Image(label="Strip", type="filepath", interactive=False, height=160)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import gradio as gr
 
 from genlab import style_transfer as st
 from genlab.images import open_image
+from genlab.limits import Deadline
 from genlab.recipes import make_recipe, save_png
-from genlab.ui.common import HEAVY, StopFlag, as_float, as_int, figure_image, recipe_drop, restore, stop_button, ui_errors
+from genlab.ui.common import HEAVY, Number, Slider, ImageInput, StopFlag, as_float, as_int, figure_image, recipe_drop, restore, stop_button, ui_errors
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TECHNIQUE = "style_transfer"
@@ -74,18 +75,23 @@ def run(content, style, style2, size, steps, cw, sw, tvw, optimizer, init, prese
     net, label = st.BACKBONES.get("default")
     status = ""
     last = None
-    for p in st.stylise(net, c_im, styles, s, should_stop=flag):
+    # One Progress per iteration, so that a client who leaves (Gradio stops pulling) halts the work within one
+    # step; the image and the plot are re-drawn every preview_every iterations.
+    for p in st.stylise(net, c_im, styles, replace(s, preview_every=1), should_stop=flag.is_set, deadline=Deadline()):
         last = p
         progress((p.step, p.total), desc=f"level {p.level}/{s.levels}")
         status = f"**{p.step} / {p.total}** iterations · level {p.level}/{s.levels} · {p.seconds:.1f} s · backbone: {label}"
         if not p.done:
-            yield p.image, loss_plot(p.history), status
+            if p.step % s.preview_every == 0:
+                yield p.image, loss_plot(p.history), status
+            else:
+                yield gr.update(), gr.update(), status
     params = {k: v for k, v in asdict(s).items() if k != "preview_every"}
     params["layer_weights"] = list(s.layer_weights)
     recipe = make_recipe(TECHNIQUE, params, weights=label, seed=s.seed)
     recipe["params"]["stopped_at"] = last.step
     path = save_png(last.image, recipe, stem="style")
-    note = " (stopped)" if flag() else ""
+    note = {"stop": " (stopped)", "deadline": f" (stopped at the {Deadline().seconds:.0f} s limit per request)"}.get(last.stopped, "")
     yield str(path), loss_plot(last.history) if last.history else None, status + note
 
 
@@ -111,8 +117,8 @@ def build() -> None:
         "**Fast mode** instead runs one pass of a network trained to stylise with any painting."
     )
     with gr.Row():
-        content = gr.Image(label="Content photo", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260)
-        style = gr.Image(label="Style painting", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260)
+        content = ImageInput(label="Content photo", image_mode=None, sources=["upload", "clipboard"], height=260)
+        style = ImageInput(label="Style painting", image_mode=None, sources=["upload", "clipboard"], height=260)
         with gr.Column():
             out = gr.Image(label="Result (live)", type="filepath", format="png", height=260, interactive=False)
     gr.Examples(
@@ -127,27 +133,27 @@ def build() -> None:
         label="Examples (photos: scikit-image, scikit-learn, matplotlib; paintings: public domain)",
     )
     with gr.Row():
-        size = gr.Slider(128, 1024, value=d.size, step=32, label="Output size (long side, px)")
-        steps = gr.Slider(1, 500, value=d.steps, step=1, label="Iterations at full size")
-        coarse = gr.Slider(0, 500, value=d.coarse_steps, step=1, label="Iterations per coarser level")
+        size = Slider(128, 1024, value=d.size, step=32, label="Output size (long side, px)")
+        steps = Slider(1, 500, value=d.steps, step=1, label="Iterations at full size")
+        coarse = Slider(0, 500, value=d.coarse_steps, step=1, label="Iterations per coarser level")
     with gr.Row():
-        cw = gr.Number(value=d.content_weight, label="Content weight α")
-        sw = gr.Number(value=d.style_weight, label="Style weight β")
-        tvw = gr.Number(value=d.tv_weight, label="TV weight")
-        seed = gr.Number(value=d.seed, precision=0, label="Seed (noise init)")
+        cw = Number(value=d.content_weight, label="Content weight α")
+        sw = Number(value=d.style_weight, label="Style weight β")
+        tvw = Number(value=d.tv_weight, label="TV weight")
+        seed = Number(value=d.seed, precision=0, label="Seed (noise init)")
     with gr.Row():
         optimizer = gr.Radio(["lbfgs", "adam"], value=d.optimizer, label="Optimiser")
         init = gr.Radio(["content", "noise"], value=d.init, label="Start from")
         preserve = gr.Checkbox(value=d.preserve_colors, label="Preserve content colours (luminance-only transfer)")
-        scale = gr.Slider(0.25, 2.0, value=d.style_scale, step=0.05, label="Style image scale")
+        scale = Slider(0.25, 2.0, value=d.style_scale, step=0.05, label="Style image scale")
     with gr.Accordion("Blend a second style", open=False):
         with gr.Row():
-            style2 = gr.Image(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
-            blend = gr.Slider(0, 1, value=d.style_blend, step=0.05, label="Share of the first style")
+            style2 = ImageInput(label="Second style painting (optional)", image_mode=None, height=200)
+            blend = Slider(0, 1, value=d.style_blend, step=0.05, label="Share of the first style")
     with gr.Accordion("Advanced: per-layer style weights, coarse-to-fine levels", open=False):
         with gr.Row():
-            lws = [gr.Slider(0, 5, value=w, step=0.1, label=f"{n} weight") for n, w in zip(st.STYLE_LAYERS, d.layer_weights)]
-        levels = gr.Slider(1, 4, value=d.levels, step=1, label="Levels (1 = single scale, textbook)")
+            lws = [Slider(0, 5, value=w, step=0.1, label=f"{n} weight") for n, w in zip(st.STYLE_LAYERS, d.layer_weights)]
+        levels = Slider(1, 4, value=d.levels, step=1, label="Levels (1 = single scale, textbook)")
     with gr.Row():
         go = gr.Button("Stylise", variant="primary")
         stop_button(flag)
@@ -159,8 +165,8 @@ def build() -> None:
              concurrency_id=HEAVY, concurrency_limit=1)  # fmt: skip
     with gr.Accordion("Fast mode: one forward pass (Magenta arbitrary style)", open=True):
         with gr.Row():
-            strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Style strength")
-            fsize = gr.Slider(128, 1024, value=512, step=32, label="Output size (long side, px)")
+            strength = Slider(0, 1, value=1.0, step=0.05, label="Style strength")
+            fsize = Slider(128, 1024, value=512, step=32, label="Output size (long side, px)")
             fast = gr.Button("Fast stylise", variant="secondary")
     fast.click(run_fast, inputs=[content, style, strength, fsize], outputs=[out, status], api_name="style_transfer_fast",
                concurrency_id=HEAVY)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from dataclasses import asdict
@@ -12,7 +13,7 @@ from PIL import Image, ImageDraw
 from genlab import diffusion as dif
 from genlab.recipes import make_recipe
 from genlab.ui.gan_tab import metrics_md
-from genlab.ui.common import HEAVY, StopFlag, as_float, as_int, figure_image, recipe_drop, restore, save_gif, save_outputs, stop_button, strip, ui_errors
+from genlab.ui.common import HEAVY, Number, Slider, Pulled, StopFlag, as_float, as_int, figure_image, recipe_drop, restore, save_gif, save_outputs, stop_button, strip, ui_errors
 
 TECHNIQUE = "text_to_image"
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "scheduler", "seed", "size", "batch"]
@@ -27,9 +28,22 @@ except Exception:  # not on Spaces (or no `spaces` package): run as is
         return fn
 
 
+def allowed_models() -> list[str]:
+    """What a visitor may pick: the offline model, the listed hub ids, and ids or local folders the person who
+    runs the app names in $GENLAB_T2I_MODEL / $GENLAB_T2I_MODELS (comma-separated). Anything else would let
+    a visitor make the server download any hub repository or read any folder."""
+    extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
+    return list(dict.fromkeys([dif.OFFLINE_MODEL, *dif.HUB_MODELS, dif.default_model(), *extra]))
+
+
 def settings(prompt, negative, model, steps, guidance, scheduler, seed, size, batch) -> dif.T2ISettings:
     if not isinstance(prompt, str) or not isinstance(negative or "", str):
         raise ValueError("prompt and negative prompt must be text.")
+    if (model or dif.OFFLINE_MODEL) not in allowed_models():
+        raise ValueError(
+            f"Model {str(model)[:80]!r} is not offered here: pick one of the list. Whoever runs the app can add "
+            "hub ids or local diffusers folders with GENLAB_T2I_MODELS=id1,id2."
+        )
     return dif.T2ISettings(
         prompt=prompt, negative_prompt=negative or "", model=str(model or dif.OFFLINE_MODEL),
         steps=as_int(steps, "steps", 1, 1000), guidance=as_float(guidance, "guidance", 0, 30), scheduler=str(scheduler),
@@ -66,8 +80,8 @@ def schedule_plot(traj: dif.Trajectory, current: int | None):
 
 
 @gpu
-def _generate(s: dif.T2ISettings, flag: StopFlag, on_step, traj: dif.Trajectory):
-    return dif.generate(s, should_stop=flag, on_step=on_step, trajectory=traj)
+def _generate(s: dif.T2ISettings, should_stop, on_step, traj: dif.Trajectory):
+    return dif.generate(s, should_stop=should_stop, on_step=on_step, trajectory=traj)
 
 
 @ui_errors
@@ -83,27 +97,33 @@ def run(prompt, negative, model, steps, guidance, scheduler, seed, size, batch, 
     events: queue.Queue = queue.Queue()
     result: dict = {}
     live = dif.Trajectory()
+    pulled, abandoned = Pulled(), threading.Event()  # the client left: stop the worker within one step
 
     def work():
         try:
-            result["out"] = _generate(s, flag, lambda i, n: events.put((i, n)), live)
+            stop = lambda: flag.is_set() or abandoned.is_set() or pulled.gone()  # noqa: E731
+            result["out"] = _generate(s, stop, lambda i, n: events.put((i, n)), live)
         except Exception as e:  # handed to the request thread below
             result["error"] = e
         events.put(None)
 
     threading.Thread(target=work, daemon=True).start()
     shown = 0
-    while (ev := events.get()) is not None:
-        progress(ev, desc="denoising")
-        frames = len(live.xt)
-        xt_live = strip([_show(f[0], offline).resize((112, 112)) for f in live.xt[:frames]]) if frames > shown else gr.update()
-        plot_live = schedule_plot(live, live.timesteps[frames - 1]) if frames > shown else gr.update()
-        shown = frames
-        yield gr.update(), xt_live, gr.update(), gr.update(), plot_live, f"step **{ev[0]} / {ev[1]}**"
+    try:
+        while (ev := events.get()) is not None:
+            progress(ev, desc="denoising")
+            frames = len(live.xt)
+            xt_live = strip([_show(f[0], offline).resize((112, 112)) for f in live.xt[:frames]]) if frames > shown else gr.update()
+            plot_live = schedule_plot(live, live.timesteps[frames - 1]) if frames > shown else gr.update()
+            shown = frames
+            pulled.yielding()
+            yield gr.update(), xt_live, gr.update(), gr.update(), plot_live, f"step **{ev[0]} / {ev[1]}**"
+            pulled.resumed()
+    finally:  # also on GeneratorExit, when Gradio closes the event
+        if "out" not in result and "error" not in result:
+            abandoned.set()
     if "error" in result:
-        raise result["error"] if isinstance(result["error"], (ValueError, gr.Error)) else ValueError(
-            f"Generation failed: {type(result['error']).__name__}: {result['error']}"
-        )
+        raise result["error"]  # ui_errors turns it into a short message
     images, traj, label = result["out"]
     params = asdict(s)
     recipes = [make_recipe(TECHNIQUE, {**params, "seed": s.seed + i, "batch": 1}, weights=label, seed=s.seed + i) for i in range(len(images))]
@@ -114,7 +134,7 @@ def run(prompt, negative, model, steps, guidance, scheduler, seed, size, batch, 
     if traj.x0:
         frames = [strip([f, _labelled(_show(b[0], offline).resize((224, 224)), "predicted x0")]) for f, b in zip(frames, traj.x0)]
     gif = save_gif(frames + [strip([_show(images[0], offline).resize((224, 224))] * (2 if traj.x0 else 1))], recipes[0], ms=250)
-    stopped = " (stopped early)" if flag() else ""
+    stopped = {"stop": " (stopped early)", "deadline": " (stopped at the time limit per request)"}.get(traj.stopped, "")
     info = f"**Weights:** {label} · {s.scheduler}, {len(traj.steps) and traj.steps[-1] + 1}/{s.steps} steps{stopped}"
     yield list(zip(paths, [f"seed {s.seed + i}" for i in range(len(paths))])), xt, x0, gif, schedule_plot(traj, traj.timesteps[-1] if traj.timesteps else None), info
 
@@ -160,15 +180,14 @@ def build() -> None:
         prompt = gr.Textbox(label="Prompt", value="a pair of sneakers", max_lines=3, scale=3)
         negative = gr.Textbox(label="Negative prompt", value="", max_lines=2, scale=2)
     with gr.Row():
-        model = gr.Dropdown([dif.OFFLINE_MODEL, *dif.HUB_MODELS], value=dif.default_model(), allow_custom_value=True,
-                            label="Model (hub id or local diffusers folder)", scale=3)  # fmt: skip
+        model = gr.Dropdown(allowed_models(), value=dif.default_model(), label="Model (more: GENLAB_T2I_MODELS)", scale=3)
         scheduler = gr.Dropdown(list(dif.SCHEDULERS), value="DPM-Solver++", label="Scheduler")
-        steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
-        guidance = gr.Slider(0, 15, value=3.0, step=0.5, label="Guidance w")
+        steps = Slider(1, 100, value=20, step=1, label="Steps")
+        guidance = Slider(0, 15, value=3.0, step=0.5, label="Guidance w")
     with gr.Row():
-        seed = gr.Number(value=0, precision=0, label="Seed (image i uses seed + i)")
-        size = gr.Slider(256, 1024, value=512, step=64, label="Size (hub models; offline is 28×28)")
-        batch = gr.Slider(1, 16, value=8, step=1, label="Images")
+        seed = Number(value=0, precision=0, label="Seed (image i uses seed + i)")
+        size = Slider(256, 1024, value=512, step=64, label="Size (hub models; offline is 28×28)")
+        batch = Slider(1, 16, value=8, step=1, label="Images")
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
         stop_button(flag)

@@ -15,7 +15,7 @@ from genlab import vae
 from genlab.data import FASHION_CLASSES
 from genlab.images import open_image
 from genlab.recipes import make_recipe
-from genlab.ui.common import HEAVY, as_float, as_int, recipe_drop, restore, save_gif, save_outputs, strip, tensor_images, ui_errors, upscale
+from genlab.ui.common import HEAVY, Number, Slider, ImageInput, as_float, as_int, recipe_drop, restore, save_gif, save_outputs, strip, tensor_images, ui_errors, upscale
 from genlab.ui.gan_tab import metrics_md
 from genlab.weights import REPO_WEIGHTS, load_safetensors
 
@@ -142,9 +142,9 @@ def build() -> None:
     examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
     with gr.Tab("Sample"):
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, label="Seed (image i uses seed + i)")
-            count = gr.Slider(1, 64, value=16, step=1, label="Count")
-            temp = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (std of z)")
+            seed = Number(value=0, precision=0, label="Seed (image i uses seed + i)")
+            count = Slider(1, 64, value=16, step=1, label="Count")
+            temp = Slider(0, 2, value=1.0, step=0.05, label="Temperature (std of z)")
         go = gr.Button("Sample", variant="primary")
         gallery = gr.Gallery(label="Prior samples", columns=8, height=330, object_fit="contain")
         sample_info = gr.Markdown("Weights load on first use from `weights/vae.safetensors`.")
@@ -154,7 +154,7 @@ def build() -> None:
                     api_visibility="private")  # fmt: skip
     with gr.Tab("Reconstruct"):
         with gr.Row():
-            image = gr.Image(label="Upload a picture of clothing", type="filepath", image_mode=None, height=240)
+            image = ImageInput(label="Upload a picture of clothing", image_mode=None, height=240)
             sketch = gr.Sketchpad(label="…or draw one (pick the brush, then draw)", type="numpy", height=240, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=8, colors=["#000000"], color_mode="fixed"))  # fmt: skip
         if examples:
@@ -165,12 +165,12 @@ def build() -> None:
         rec_btn.click(reconstruct, [image, sketch], [rec_out, rec_info], api_name="vae_reconstruct", concurrency_id=HEAVY)
     with gr.Tab("Interpolate"):
         with gr.Row():
-            ia = gr.Image(label="Start", type="filepath", image_mode=None, height=200)
-            ib = gr.Image(label="End", type="filepath", image_mode=None, height=200)
+            ia = ImageInput(label="Start", image_mode=None, height=200)
+            ib = ImageInput(label="End", image_mode=None, height=200)
         if len(examples) >= 2:
             gr.Examples([[examples[0], examples[-1]], [examples[1], examples[2]]], inputs=[ia, ib], label="Pairs")
         with gr.Row():
-            frames = gr.Slider(2, 64, value=10, step=1, label="Frames")
+            frames = Slider(2, 64, value=10, step=1, label="Frames")
             walk = gr.Button("Interpolate", variant="primary")
         with gr.Row():
             walk_strip = gr.Image(label="Strip", type="filepath", interactive=False, height=160)
