@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import struct
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -343,3 +344,48 @@ def test_wrong_shape_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_VGG_WEIGHTS", str(p))
     with pytest.raises(ValueError, match="lack|do not fit|not a VGG"):
         st.load_vgg()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _seconds_to_idle(pid: int, start, halt, *, limit: float = 30) -> tuple[float, float]:
+    """Start work and check the server computes (CPU s used in 2 s); halt it; return (that, seconds until the
+    server's CPU use falls under 0.25 s per second)."""
+    start()
+    time.sleep(8)
+    c0 = _cpu_seconds(pid)
+    time.sleep(2)
+    busy = _cpu_seconds(pid) - c0
+    halt()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c = _cpu_seconds(pid)
+        time.sleep(1)
+        if _cpu_seconds(pid) - c < 0.25:
+            return busy, time.monotonic() - t0 - 1
+    return busy, float("inf")
+
+
+@pytest.mark.parametrize("endpoint", ["/style_transfer", "/text_to_image"])
+def test_cancel_or_disconnect_stops_the_work(app_server, endpoint):
+    """A client that cancels (gradio_client's job.cancel; a closed page does the same) stops the server's work:
+    style transfer yields after every L-BFGS iteration and is not resumed; text-to-image's worker thread
+    notices within 3 s that nobody pulls its updates. Without that, both runs would go on for minutes."""
+    from gradio_client import Client, handle_file
+
+    url, proc = app_server
+    c = Client(url, verbose=False)
+    if endpoint == "/style_transfer":
+        kw = dict(content=handle_file(str(PHOTO)), style=handle_file(str(PAINTING)), style2=None, size=256, steps=500, coarse=0, levels=1)
+    else:
+        kw = dict(prompt="a coat", model=OFFLINE, steps=1000, batch=64, scheduler="DDPM (ancestral)")
+    job = {}
+    busy, to_idle = _seconds_to_idle(proc.pid, lambda: job.update(j=c.submit(**kw, api_name=endpoint)), lambda: job["j"].cancel())
+    assert busy > 1.0, f"the server was not computing ({busy:.2f} CPU s in 2 s)"
+    assert to_idle < 10, f"the server kept computing {to_idle:.0f} s after the cancel"
+    out = c.predict(0, 4, "any", 0, api_name="/gan_sample")  # and it serves the next request
+    assert len(out[0]) == 4

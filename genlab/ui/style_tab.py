@@ -142,7 +142,7 @@ def build() -> None:
         tvw = Number(value=d.tv_weight, label="TV weight")
         seed = Number(value=d.seed, precision=0, label="Seed (noise init)")
     with gr.Row():
-        optimizer = gr.Radio(["lbfgs", "adam"], value=d.optimizer, label="Optimiser")
+        optimizer = gr.Radio(list(st.OPTIMIZERS), value=d.optimizer, label="Optimiser (lbfgs-wolfe: the textbook's line search, ~3× the cost per iteration)")
         init = gr.Radio(["content", "noise"], value=d.init, label="Start from")
         preserve = gr.Checkbox(value=d.preserve_colors, label="Preserve content colours (luminance-only transfer)")
         scale = Slider(0.25, 2.0, value=d.style_scale, step=0.05, label="Style image scale")
