@@ -129,3 +129,25 @@ def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
     page.wait_for_timeout(1000)
     assert page.locator("img[src*='fast-style-']").count() >= 1
     page.close()
+
+
+def test_browser_stop_button_ends_a_run_and_keeps_the_image(app_url, browser):
+    """Stop during a long Gatys run: the status says stopped, the latest image stays on the page."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.locator("table tbody tr").first.click()
+    page.wait_for_timeout(1000)
+    for label, value in (("Output size (long side, px)", "256"), ("Iterations at full size", "400"), ("Iterations per coarser level", "0")):
+        box = page.get_by_label(f"number input for {label}", exact=True).first
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Stylise", exact=True).click()
+    page.wait_for_selector("text=/\\b(1\\d|[5-9]) \\/ 400 iterations/", timeout=120_000)  # running, past iteration 5
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+    page.wait_for_selector("text=(stopped)", timeout=60_000)
+    status = page.locator("text=(stopped)").first.inner_text()
+    done = int(status.split("/")[0].strip("* "))
+    assert done < 60, status  # ended soon after the click, not after 400 iterations
+    assert page.locator("img[src*='style-']").count() >= 1
+    page.close()

@@ -69,12 +69,11 @@ class ImageInput(gr.Image):
     the declared size (before decoding) and corruption, with messages that say what is allowed.
     """
 
-    is_template = True  # the page uses gr.Image's own front end
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, type="filepath", **kwargs)
+    is_template = True  # the page uses gr.Image's own front end (no __init__ of its own: Gradio reads props from it)
 
     def preprocess(self, payload):
+        if self.type != "filepath":
+            raise TypeError("ImageInput passes file paths: create it with type='filepath'.")
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
             return str(payload.path)  # a file Gradio received into its upload cache
         try:

@@ -117,8 +117,8 @@ def build() -> None:
         "**Fast mode** instead runs one pass of a network trained to stylise with any painting."
     )
     with gr.Row():
-        content = ImageInput(label="Content photo", image_mode=None, sources=["upload", "clipboard"], height=260)
-        style = ImageInput(label="Style painting", image_mode=None, sources=["upload", "clipboard"], height=260)
+        content = ImageInput(label="Content photo", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260)
+        style = ImageInput(label="Style painting", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260)
         with gr.Column():
             out = gr.Image(label="Result (live)", type="filepath", format="png", height=260, interactive=False)
     gr.Examples(
@@ -148,7 +148,7 @@ def build() -> None:
         scale = Slider(0.25, 2.0, value=d.style_scale, step=0.05, label="Style image scale")
     with gr.Accordion("Blend a second style", open=False):
         with gr.Row():
-            style2 = ImageInput(label="Second style painting (optional)", image_mode=None, height=200)
+            style2 = ImageInput(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
             blend = Slider(0, 1, value=d.style_blend, step=0.05, label="Share of the first style")
     with gr.Accordion("Advanced: per-layer style weights, coarse-to-fine levels", open=False):
         with gr.Row():

@@ -154,7 +154,7 @@ def build() -> None:
                     api_visibility="private")  # fmt: skip
     with gr.Tab("Reconstruct"):
         with gr.Row():
-            image = ImageInput(label="Upload a picture of clothing", image_mode=None, height=240)
+            image = ImageInput(label="Upload a picture of clothing", type="filepath", image_mode=None, height=240)
             sketch = gr.Sketchpad(label="…or draw one (pick the brush, then draw)", type="numpy", height=240, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=8, colors=["#000000"], color_mode="fixed"))  # fmt: skip
         if examples:
@@ -165,8 +165,8 @@ def build() -> None:
         rec_btn.click(reconstruct, [image, sketch], [rec_out, rec_info], api_name="vae_reconstruct", concurrency_id=HEAVY)
     with gr.Tab("Interpolate"):
         with gr.Row():
-            ia = ImageInput(label="Start", image_mode=None, height=200)
-            ib = ImageInput(label="End", image_mode=None, height=200)
+            ia = ImageInput(label="Start", type="filepath", image_mode=None, height=200)
+            ib = ImageInput(label="End", type="filepath", image_mode=None, height=200)
         if len(examples) >= 2:
             gr.Examples([[examples[0], examples[-1]], [examples[1], examples[2]]], inputs=[ia, ib], label="Pairs")
         with gr.Row():
