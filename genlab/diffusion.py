@@ -46,7 +46,7 @@ class T2ISettings:
     negative_prompt: str = ""  # what to steer away from (replaces the unconditional branch of CFG)
     model: str = OFFLINE_MODEL  # OFFLINE_MODEL, a hub id or a local diffusers folder
     steps: int = 20  # denoising steps
-    guidance: float = 3.0  # classifier-free guidance scale w (1 = off)
+    guidance: float = 5.0  # classifier-free guidance scale w (1 = off); 5 follows words best offline (see README)
     scheduler: str = "DPM-Solver++"  # one of SCHEDULERS
     seed: int = 0  # image i uses seed + i
     size: int = 512  # hub models: output side in px (multiple of 8); the offline model is always 28x28
@@ -79,8 +79,8 @@ def make_scheduler(name: str, config: dict):
 
     if name == "DPM-Solver++":
         return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
-    if name == "DDIM":
-        return DDIMScheduler.from_config(config)
+    if name == "DDIM":  # x0 clipping (a DDPM training default) breaks DDIM's deterministic update: off
+        return DDIMScheduler.from_config(config, clip_sample=False)
     if name == "Euler ancestral":
         return EulerAncestralDiscreteScheduler.from_config(config)
     if name == "DDPM (ancestral)":

@@ -68,15 +68,15 @@ def baseline_rows(clf, test_feats, n: int, x_train: torch.Tensor) -> list[dict]:
 
 
 @torch.no_grad()
-def text2image_rows(clf, test_feats, per_prompt_names: int, per_paraphrase: int, steps: int) -> tuple[list[dict], dict]:
+def text2image_rows(clf, test_feats, per_prompt_names: int, per_paraphrase: int, steps: int, guidance: float = 3.0) -> tuple[list[dict], dict]:
     from genlab import diffusion as dif
     from genlab.captions import held_out
 
     def sample(prompts: list[str], count: int) -> torch.Tensor:
         out = []
         for j, prompt in enumerate(prompts):
-            for start in range(0, count, 16):
-                s = dif.T2ISettings(prompt=prompt, steps=steps, guidance=3.0, batch=min(16, count - start), seed=10**6 * (j + 1) + start)
+            for start in range(0, count, 64):
+                s = dif.T2ISettings(prompt=prompt, steps=steps, guidance=guidance, batch=min(64, count - start), seed=10**6 * (j + 1) + start)
                 images, _, _ = dif.generate(s)
                 out.append(torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in images]))[:, None])
         return torch.cat(out)
@@ -118,6 +118,7 @@ def main(argv=None) -> dict:
     p.add_argument("--t2i-per-class", type=int, default=100, help="text-to-image samples per class-name prompt")
     p.add_argument("--t2i-per-paraphrase", type=int, default=50, help="samples per held-out paraphrase")
     p.add_argument("--t2i-steps", type=int, default=20)
+    p.add_argument("--t2i-guidance", type=float, default=5.0, help="classifier-free guidance (the tab's default is 5)")
     p.add_argument("--skip", nargs="*", default=[], choices=["latent", "text2image"])
     p.add_argument("--out", default=str(REPO_WEIGHTS / "metrics.json"))
     args = p.parse_args(argv)
@@ -132,7 +133,7 @@ def main(argv=None) -> dict:
     if "latent" not in args.skip:
         rows += latent_rows(clf, test_feats, args.n, x_train, x_test)
     if "text2image" not in args.skip:
-        t2i_rows, extra["text2image"] = text2image_rows(clf, test_feats, args.t2i_per_class, args.t2i_per_paraphrase, args.t2i_steps)
+        t2i_rows, extra["text2image"] = text2image_rows(clf, test_feats, args.t2i_per_class, args.t2i_per_paraphrase, args.t2i_steps, args.t2i_guidance)
         rows += t2i_rows
     result = {"rows": rows, **extra, "command": "python -m genlab.evaluate " + " ".join(argv or [])}
     with open(args.out, "w") as f:

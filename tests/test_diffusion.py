@@ -168,3 +168,15 @@ def test_shipped_offline_model_runs():
     a = arr(images)
     assert np.isfinite(a).all() and a.max() > 0
     assert "weights/text2image" in label and len(traj.xt) >= 2
+
+
+@pytest.mark.parametrize("scheduler", dif.SCHEDULERS)
+def test_every_scheduler_draws_on_a_black_background(scheduler):
+    """Fashion-MNIST pictures are a light object on black: each sampler must give that, not a grey field
+    (DDIM with the DDPM training config's x0 clipping once did)."""
+    images, _, _ = dif.generate(dif.T2ISettings(prompt="a leather handbag", steps=25 if scheduler != "DDPM (ancestral)" else 200,
+                                                scheduler=scheduler, batch=4, seed=0))  # fmt: skip
+    a = arr(images)  # [4,28,28] in [0,1]
+    corners = np.concatenate([a[:, :3, :3].ravel(), a[:, :3, -3:].ravel(), a[:, -3:, :3].ravel(), a[:, -3:, -3:].ravel()])
+    assert np.median(corners) < 0.1, (scheduler, float(np.median(corners)))
+    assert a.max() > 0.5, scheduler

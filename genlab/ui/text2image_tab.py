@@ -183,7 +183,7 @@ def build() -> None:
         model = gr.Dropdown(allowed_models(), value=dif.default_model(), label="Model (more: GENLAB_T2I_MODELS)", scale=3)
         scheduler = gr.Dropdown(list(dif.SCHEDULERS), value="DPM-Solver++", label="Scheduler")
         steps = Slider(1, 100, value=20, step=1, label="Steps")
-        guidance = Slider(0, 15, value=3.0, step=0.5, label="Guidance w")
+        guidance = Slider(0, 15, value=dif.T2ISettings.__dataclass_fields__["guidance"].default, step=0.5, label="Guidance w")
     with gr.Row():
         seed = Number(value=0, precision=0, label="Seed (image i uses seed + i)")
         size = Slider(256, 1024, value=512, step=64, label="Size (hub models; offline is 28×28)")
