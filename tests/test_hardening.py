@@ -385,7 +385,7 @@ def test_cancel_or_disconnect_stops_the_work(app_server, endpoint):
         kw = dict(prompt="a coat", model=OFFLINE, steps=1000, batch=64, scheduler="DDPM (ancestral)")
     job = {}
     busy, to_idle = _seconds_to_idle(proc.pid, lambda: job.update(j=c.submit(**kw, api_name=endpoint)), lambda: job["j"].cancel())
-    assert busy > 1.0, f"the server was not computing ({busy:.2f} CPU s in 2 s)"
+    assert busy > 0.5, f"the server was not computing ({busy:.2f} CPU s in 2 s)"
     assert to_idle < 10, f"the server kept computing {to_idle:.0f} s after the cancel"
     out = c.predict(0, 4, "any", 0, api_name="/gan_sample")  # and it serves the next request
     assert len(out[0]) == 4
