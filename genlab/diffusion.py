@@ -97,7 +97,9 @@ def _load(model: str):
         pipe = text2image.load_pipeline()
         f = Path(pipe.config._name_or_path) / "unet" / "diffusion_pytorch_model.safetensors"
         sha = file_sha256(f) if f.is_file() else "?"
-        return pipe, f"genlab's own model, repo-shipped weights/text2image (sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}"
+        prior = f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)" if pipe.prior else ""
+        where = "repo-shipped weights/text2image" if Path(pipe.config._name_or_path).resolve() == text2image.SHIPPED.resolve() else f"weights from {pipe.config._name_or_path}"
+        return pipe, f"genlab's own model, {where} (sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
     from diffusers import AutoPipelineForText2Image
 
     dev = device()
@@ -160,6 +162,7 @@ class Trajectory:
     alphas_cumprod: list[float] = field(default_factory=list)  # the scheduler's training schedule
     total: int = 0  # steps planned
     stopped: str = ""  # why the run ended early: "" (it did not), "stop" or "deadline"
+    read_as: list[tuple[str, float]] = field(default_factory=list)  # offline: nearest training captions, weight
 
 
 def _record_x0(scheduler) -> list:
@@ -205,6 +208,9 @@ def generate(
     offline = s.model == OFFLINE_MODEL
     x0_seen = _record_x0(scheduler)
     traj = trajectory if trajectory is not None else Trajectory()
+    if getattr(base, "prior", None) is not None:
+        pipe.prior = base.prior  # read-only, shared
+        traj.read_as = base.prior.matches(base.text_encoder([s.prompt])[0])
     traj.total = s.steps
     traj.alphas_cumprod = [float(a) for a in getattr(scheduler, "alphas_cumprod", torch.zeros(0))]
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())

@@ -88,18 +88,17 @@ def text2image_rows(clf, test_feats, per_prompt_names: int, per_paraphrase: int,
     req = np.repeat(np.arange(10), per_prompt_names)
     rows = [row(f"text-to-image, class names ({steps} DPM-Solver++ steps)", f, p, test_feats, requested=req)]
     per_class_names = [float((p[req == k] == k).mean()) for k in range(10)]
-    para = held_out()
-    x = sample([t for t, _ in para], per_paraphrase)
-    f, p = classifier.embed(clf, x)
-    req = np.repeat(np.array([k for _, k in para]), per_paraphrase)
-    rows.append(row("text-to-image, held-out paraphrases", f, p, test_feats, requested=req, note=f"{len(para)} unseen prompts"))
-    per_prompt = {t: float((p[i * per_paraphrase : (i + 1) * per_paraphrase] == k).mean()) for i, (t, k) in enumerate(para)}
-    detail = {
-        "per_class_names": dict(zip(names, [round(v, 3) for v in per_class_names])),
-        "per_class_paraphrases": {names[k]: round(float((p[req == k] == k).mean()), 3) for k in range(10)},
-        "per_paraphrase": {t: round(v, 3) for t, v in per_prompt.items()},
-        "seconds": round(time.time() - t0, 1),
-    }
+    detail: dict = {"per_class_names": dict(zip(names, [round(v, 3) for v in per_class_names]))}
+    for fresh, title, key in ((False, "held-out paraphrases", ""), (True, "fresh held-out paraphrases", "fresh_")):
+        para = held_out(fresh=fresh)
+        x = sample([t for t, _ in para], per_paraphrase)
+        f, p = classifier.embed(clf, x)
+        req = np.repeat(np.array([k for _, k in para]), per_paraphrase)
+        rows.append(row(f"text-to-image, {title}", f, p, test_feats, requested=req, note=f"{len(para)} unseen prompts"))
+        per_prompt = {t: float((p[i * per_paraphrase : (i + 1) * per_paraphrase] == k).mean()) for i, (t, k) in enumerate(para)}
+        detail[f"per_class_{key}paraphrases"] = {names[k]: round(float((p[req == k] == k).mean()), 3) for k in range(10)}
+        detail[f"per_{key}paraphrase"] = {t: round(v, 3) for t, v in per_prompt.items()}
+    detail["seconds"] = round(time.time() - t0, 1)
     return rows, detail
 
 

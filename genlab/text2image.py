@@ -5,6 +5,8 @@ MiniLM-L6 sentence embedding [B,384] through the UNet's projection class embeddi
 timestep embedding, so it modulates every ResNet block). Trained with the epsilon objective of DDPM
 (Ho et al. 2020, eq. 14), with the condition dropped 10% of the time for classifier-free guidance
 (Ho & Salimans 2022). Any diffusers scheduler samples it; the pipeline is a DiffusionPipeline.
+At sampling time a CaptionPrior (shipped beside the weights) projects each prompt's embedding onto the
+training captions, so a person's own words reach the UNet through captions it was trained on.
 """
 
 from __future__ import annotations
@@ -60,6 +62,87 @@ class SentenceEncoder(torch.nn.Module):
 ENCODER = Lazy(SentenceEncoder)
 
 
+PRIOR_FILE = "caption_prior.safetensors"
+TEMPERATURES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)  # the grid fit_temperature searches
+
+
+class CaptionPrior:
+    """Maps any prompt's embedding onto the captions the model was trained on (a retrieval prior; cf. the
+    text-to-image-embedding prior of DALL-E 2, Ramesh et al. 2022, here non-parametric):
+
+        w = softmax(e . C^T / tau)  [B,N],   e' = normalise(w C)  [B,384]
+
+    with C [N,384] the training captions' embeddings. Unfamiliar words then condition the UNet through the
+    familiar captions nearest in meaning, and `matches` shows which ones. tau is fitted on the training
+    captions alone (fit_temperature), never on the held-out paraphrases.
+    """
+
+    def __init__(self, emb: torch.Tensor, labels: torch.Tensor, texts: list[str], temperature: float):
+        if emb.ndim != 2 or emb.shape[1] != EMBED_DIM or len(labels) != len(emb) or len(texts) != len(emb):
+            raise ValueError(f"A caption prior needs [N,{EMBED_DIM}] embeddings with one label and text each.")
+        self.emb, self.labels, self.texts, self.temperature = emb.float(), labels.long(), list(texts), float(temperature)
+
+    def weights(self, e: torch.Tensor) -> torch.Tensor:
+        """[B,384] -> [B,N] softmax weights over the training captions."""
+        return torch.softmax(e.float() @ self.emb.T / self.temperature, dim=-1)
+
+    def project(self, e: torch.Tensor) -> torch.Tensor:
+        """[B,384] -> [B,384] on the captions' manifold."""
+        return F.normalize(self.weights(e) @ self.emb, dim=-1).to(e.dtype)
+
+    def matches(self, e: torch.Tensor, k: int = 3) -> list[tuple[str, float]]:
+        """The k captions carrying most weight for one embedding [384]: [(caption, weight)]."""
+        w = self.weights(e[None])[0]
+        top = w.topk(k)
+        return [(self.texts[i], round(float(v), 3)) for v, i in zip(top.values, top.indices)]
+
+    def save(self, path: Path) -> None:
+        import json
+
+        from safetensors.torch import save_file
+
+        save_file({"emb": self.emb.half().contiguous(), "labels": self.labels.int().contiguous()}, str(path),
+                  metadata={"texts": json.dumps(self.texts), "temperature": repr(self.temperature)})  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path) -> CaptionPrior:
+        import json
+
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if "texts" not in meta or "temperature" not in meta:
+                raise ValueError(f"{path} is not a genlab caption prior (no texts/temperature metadata).")
+            return cls(f.get_tensor("emb"), f.get_tensor("labels"), json.loads(meta["texts"]), float(meta["temperature"]))
+
+
+def fit_temperature(emb: torch.Tensor, labels: torch.Tensor, sources: list[str]) -> tuple[float, dict[float, float]]:
+    """The largest tau (the smoothest blend) whose own-class weight is within 1% of the best, that weight being
+    what the prior puts on a caption's own class when every caption from the same source (noun or description)
+    is left out: (tau, {tau: mean own-class weight})."""
+    src = {s: i for i, s in enumerate(dict.fromkeys(sources))}
+    sid = torch.tensor([src[s] for s in sources])
+    sim = emb @ emb.T  # [N,N]
+    sim = sim.masked_fill(sid[:, None] == sid[None, :], float("-inf"))
+    same = (labels[:, None] == labels[None, :]).float()
+    score = {t: round(float((torch.softmax(sim / t, dim=-1) * same).sum(1).mean()), 4) for t in TEMPERATURES}
+    return max(t for t in TEMPERATURES if score[t] >= 0.99 * max(score.values())), score
+
+
+@torch.no_grad()
+def build_prior(encoder: torch.nn.Module) -> tuple[CaptionPrior, dict[float, float]]:
+    """The prior over genlab.captions' training captions, its temperature fitted leave-one-source-out."""
+    from genlab.captions import caption_sources
+
+    rows = caption_sources()
+    texts = [t for t, _, _ in rows]
+    emb = torch.cat([encoder(texts[i : i + 256]).float() for i in range(0, len(texts), 256)])
+    labels = torch.tensor([k for _, k, _ in rows])
+    tau, score = fit_temperature(emb, labels, [s for _, _, s in rows])
+    return CaptionPrior(emb, labels, texts, tau), score
+
+
 def build_unet(*, channels: tuple[int, ...] = (16, 32, 64)) -> UNet2DConditionModel:
     """A small attention-free UNet for [B,1,28,28] (28 -> 14 -> 7), conditioned via class embedding."""
     return UNet2DConditionModel(
@@ -92,15 +175,19 @@ class FashionText2ImagePipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder)
         self._interrupt = threading.Event()
+        self.prior: CaptionPrior | None = None  # set by load_pipeline when the weights ship one
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """[B,384]; the empty string maps to the unconditional (zero) embedding used in training."""
+        """[B,384]; the empty string maps to the unconditional (zero) embedding used in training; with a
+        prior, other prompts are projected onto the training captions (CaptionPrior.project)."""
         if self.text_encoder is None:
             raise ValueError("This pipeline needs a text_encoder (genlab.text2image.SentenceEncoder).")
         emb = torch.zeros(len(prompts), EMBED_DIM)
         idx = [i for i, p in enumerate(prompts) if p.strip()]
         if idx:
             emb[idx] = self.text_encoder([prompts[i] for i in idx]).float()
+            if self.prior is not None:
+                emb[idx] = self.prior.project(emb[idx])
         return emb.to(self.unet.device, self.unet.dtype)
 
     @torch.no_grad()
@@ -178,6 +265,23 @@ class Text2ImageTask:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr or 1e-3, weight_decay=0.0)
         self.ema = EMAModel(self.model.parameters(), decay=0.999)
         self.g = torch.Generator().manual_seed(args.seed)
+        self.mix = float(getattr(args, "caption_mix", 0.0))
+        if not 0.0 <= self.mix <= 1.0:
+            raise ValueError(f"--caption-mix is a share of samples, 0 to 1; got {self.mix}")
+
+    def _pick(self, y: torch.Tensor) -> torch.Tensor:
+        """One random training caption index per label: [B]."""
+        return torch.stack([self.by_class[int(k)][torch.randint(len(self.by_class[int(k)]), (1,), generator=self.g)][0] for k in y])
+
+    def condition(self, y: torch.Tensor) -> torch.Tensor:
+        """A random caption embedding of each label's class [B,384]; with probability `mix`, the normalised
+        blend of two (mixup, Zhang et al. 2018, within a class): fills the space between phrasings."""
+        emb = self.caption_emb[self._pick(y)]
+        if self.mix:
+            lam = torch.rand(len(y), 1, generator=self.g)
+            blend = F.normalize(lam * emb + (1 - lam) * self.caption_emb[self._pick(y)], dim=1)
+            emb = torch.where(torch.rand(len(y), 1, generator=self.g) < self.mix, blend, emb)
+        return emb
 
     def parts(self):
         return [self.model, self.opt]
@@ -189,8 +293,7 @@ class Text2ImageTask:
     def step(self, acc, x, y):
         self.model.train()
         x = x * 2 - 1  # [B,1,28,28] in [-1,1]
-        pick = torch.stack([self.by_class[int(k)][torch.randint(len(self.by_class[int(k)]), (1,), generator=self.g)] for k in y])
-        emb = self.caption_emb[pick.squeeze(1)]  # [B,384]
+        emb = self.condition(y)  # [B,384]
         drop = torch.rand(len(x), generator=self.g) < 0.1  # classifier-free guidance: learn p(x) too
         emb = torch.where(drop[:, None], torch.zeros_like(emb), emb)
         noise = torch.randn(x.shape, generator=self.g)
@@ -237,6 +340,9 @@ class Text2ImageTask:
         pipe.text_encoder = None
         pipe.register_to_config(text_encoder=(None, None))
         pipe.save_pretrained(export / "text2image")
+        prior, score = build_prior(ENCODER.get())
+        prior.save(export / "text2image" / PRIOR_FILE)
+        card["caption_prior"] = {"captions": len(prior.texts), "temperature": prior.temperature, "leave_one_source_out_own_class_weight": score}
         (export / "text2image.json").write_text(json.dumps(card, indent=2) + "\n")
 
 
@@ -249,4 +355,6 @@ def load_pipeline(path: str | None = None) -> FashionText2ImagePipeline:
     if not (Path(path) / "model_index.json").is_file():
         raise ValueError(f"No text-to-image pipeline at {path} (expected model_index.json there).")
     pipe = FashionText2ImagePipeline.from_pretrained(path, text_encoder=ENCODER.get(), use_safetensors=True)
+    if (Path(path) / PRIOR_FILE).is_file():
+        pipe.prior = CaptionPrior.load(Path(path) / PRIOR_FILE)
     return pipe

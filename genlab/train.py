@@ -192,6 +192,8 @@ def parse(argv=None):
     p.add_argument("--export", default="weights", help="folder for <model>.safetensors and its card")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
     p.add_argument("--lr", type=float, default=0.0, help="text2image learning rate (0: its default)")
+    p.add_argument("--caption-mix", type=float, default=0.0,
+                   help="text2image: share of samples conditioned on a random blend of two captions of their class")
     p.add_argument("--init", default=None, help="text2image: start from this saved pipeline folder (e.g. weights/text2image)")
     return p.parse_args(argv)
 

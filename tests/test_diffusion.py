@@ -167,7 +167,57 @@ def test_shipped_offline_model_runs():
     assert len(images) == 2 and images[0].size == (28, 28)
     a = arr(images)
     assert np.isfinite(a).all() and a.max() > 0
-    assert "weights/text2image" in label and len(traj.xt) >= 2
+    assert "weights/text2image" in label and "caption prior" in label and len(traj.xt) >= 2
+    assert traj.read_as and all(0 < w <= 1 for _, w in traj.read_as)
+
+
+def test_shipped_caption_prior_reads_unseen_words_as_their_class():
+    from genlab.captions import train_captions
+
+    pipe, _ = dif.get_pipeline(dif.OFFLINE_MODEL)
+    prior = pipe.prior
+    assert prior is not None and len(prior.texts) == len(train_captions()) and 0 < prior.temperature < 1
+    label = dict(train_captions())
+    # words that are in no training caption: the prior's heaviest caption is of the right class for most
+    unseen = [("a midi dress", 3), ("a peacoat", 4), ("a pair of stilettos with straps", 5), ("a leather briefcase", 8),
+              ("a pair of plimsolls", 7), ("a chunky roll-neck", 2), ("a pair of capri pants", 1), ("a wellington boot", 9)]  # fmt: skip
+    right = []
+    for text, k in unseen:
+        assert not any(text in t for t in prior.texts)
+        (best, w), *_ = prior.matches(pipe.text_encoder([text])[0])
+        right.append((label[best] == k, text, best))
+    assert sum(r for r, _, _ in right) >= 6, right
+    # a training caption maps (almost) onto itself
+    e = pipe.text_encoder(["a pair of sneakers"])
+    assert torch.nn.functional.cosine_similarity(prior.project(e), e).item() > 0.98
+
+
+def test_caption_prior_projects_onto_captions_and_round_trips(tmp_path):
+    texts = ["a shoe", "a boot", "a bag", "a coat", "a dress", "a tote"]
+    emb = HashEncoder()(texts)
+    labels = torch.tensor([0, 0, 1, 2, 3, 1])
+    sources = ["shoe", "boot", "bag", "coat", "dress", "bag"]
+    tau, score = t2i.fit_temperature(emb, labels, sources)
+    assert tau in t2i.TEMPERATURES and set(score) == set(t2i.TEMPERATURES)
+    prior = t2i.CaptionPrior(emb, labels, texts, 0.01)
+    # near a caption -> onto that caption; the weights sum to 1
+    q = torch.nn.functional.normalize(emb[2] + 0.3 * emb[4], dim=0)[None]
+    out = prior.project(q)
+    assert torch.allclose(out.norm(dim=1), torch.ones(1)) and torch.nn.functional.cosine_similarity(out, emb[2:3]).item() > 0.999
+    assert prior.matches(q[0], k=2)[0][0] == "a bag" and abs(prior.weights(q).sum().item() - 1) < 1e-5
+    prior.save(tmp_path / "p.safetensors")
+    back = t2i.CaptionPrior.load(tmp_path / "p.safetensors")
+    assert back.texts == texts and back.temperature == 0.01 and torch.equal(back.labels, labels)
+    assert torch.allclose(back.emb, emb, atol=1e-3)  # stored as float16
+    with pytest.raises(ValueError, match="caption prior needs"):
+        t2i.CaptionPrior(emb[:, :10], labels, texts, 0.01)
+    # the pipeline projects every non-empty prompt through it; the empty one stays the unconditional zero
+    pipe = t2i.FashionText2ImagePipeline(unet=t2i.build_unet(channels=(8, 16, 16)), scheduler=t2i.build_scheduler(), text_encoder=HashEncoder())
+    raw = pipe.encode_prompt(["a tote-ish thing", ""])
+    pipe.prior = prior
+    snapped = pipe.encode_prompt(["a tote-ish thing", ""])
+    assert torch.allclose(snapped[0], prior.project(raw[:1])[0]) and not torch.allclose(snapped[0], raw[0])
+    assert torch.equal(snapped[1], torch.zeros(t2i.EMBED_DIM))
 
 
 @pytest.mark.parametrize("scheduler", dif.SCHEDULERS)
@@ -180,3 +230,65 @@ def test_every_scheduler_draws_on_a_black_background(scheduler):
     corners = np.concatenate([a[:, :3, :3].ravel(), a[:, :3, -3:].ravel(), a[:, -3:, :3].ravel(), a[:, -3:, -3:].ravel()])
     assert np.median(corners) < 25, (scheduler, float(np.median(corners)))  # the broken DDIM gave ~127
     assert a.max() > 128, scheduler
+
+
+def test_training_captions_cover_every_class_and_leave_the_held_out_sentences_out():
+    from genlab import captions
+
+    train = captions.train_captions()
+    texts = {t for t, _ in train}
+    counts = np.bincount([k for _, k in train], minlength=10)
+    assert counts.min() >= 300, counts
+    assert len(texts) == len(train), "a caption is listed under two classes"
+    for fresh in (False, True):
+        held = captions.held_out(fresh=fresh)
+        assert len(held) == 40 and {k for _, k in held} == set(range(10))
+        assert not [t for t, _ in held if t in texts]
+    assert "blue jeans" in texts and "a blue jeans" not in texts and "a black dress" in texts
+
+
+def test_caption_mixing_blends_two_captions_of_the_same_class(monkeypatch):
+    from types import SimpleNamespace
+
+    from genlab.captions import train_captions
+
+    monkeypatch.setattr(t2i, "ENCODER", SimpleNamespace(get=HashEncoder))
+    args = lambda mix: SimpleNamespace(seed=0, lr=0.0, init=None, caption_mix=mix)  # noqa: E731
+    caps = train_captions()
+    emb = HashEncoder()([c for c, _ in caps])
+    labels = torch.tensor([k for _, k in caps])
+    y = torch.tensor([0, 3, 7, 9] * 16)
+    plain = t2i.Text2ImageTask(args(0.0), None).condition(y)
+    rows = (plain @ emb.T).argmax(1)  # each is one caption of its class, exactly
+    assert torch.allclose((plain @ emb.T).max(1).values, torch.ones(len(y)), atol=1e-5) and torch.equal(labels[rows], y)
+    mixed = t2i.Text2ImageTask(args(1.0), None).condition(y)
+    assert torch.allclose(mixed.norm(dim=1), torch.ones(len(y)), atol=1e-5)
+    assert (mixed @ emb.T).max(1).values.lt(0.999).float().mean() > 0.7  # blends, not single captions (λ ~ U(0,1))
+    # each blend lies in the plane of two captions of its own class (its nearest one and another), not of another class
+    def residual(v, pool):
+        a = pool[(pool @ v).argmax()]
+        u = torch.nn.functional.normalize(pool - (pool @ a)[:, None] * a, dim=1)  # [N,384] orthogonal to a
+        return (1 - (v @ a) ** 2 - (u @ v) ** 2).clamp(min=0).sqrt().min()
+
+    for v, k in zip(mixed[:12], y[:12]):
+        assert residual(v, emb[labels == k]) < 1e-3
+        assert residual(v, emb[labels == (k + 1) % 10]) > 0.1
+    with pytest.raises(ValueError, match="caption-mix"):
+        t2i.Text2ImageTask(args(1.5), None)
+
+
+def test_training_exports_a_pipeline_with_its_caption_prior(tmp_path):
+    """python -m genlab.train text2image on 64 images: the exported folder loads, prior included, and samples."""
+    import json
+
+    from genlab import train
+
+    card = train.main(["text2image", "--limit", "64", "--epochs", "1", "--batch", "32", "--caption-mix", "0.5",
+                       "--out", str(tmp_path / "run"), "--export", str(tmp_path / "exp")])  # fmt: skip
+    assert (tmp_path / "exp/text2image/caption_prior.safetensors").is_file()
+    saved = json.loads((tmp_path / "exp/text2image.json").read_text())
+    assert saved["caption_prior"]["temperature"] in t2i.TEMPERATURES and card["steps"] == 2
+    pipe = t2i.load_pipeline(str(tmp_path / "exp/text2image"))
+    assert pipe.prior is not None and len(pipe.prior.texts) == saved["caption_prior"]["captions"]
+    out = pipe(["a warm coat"], num_inference_steps=2, generator=[torch.Generator().manual_seed(0)], output_type="pt").images
+    assert out.shape == (1, 1, 28, 28) and torch.isfinite(out).all()

@@ -136,6 +136,10 @@ def run(prompt, negative, model, steps, guidance, scheduler, seed, size, batch, 
     gif = save_gif(frames + [strip([_show(images[0], offline).resize((224, 224))] * (2 if traj.x0 else 1))], recipes[0], ms=250)
     stopped = {"stop": " (stopped early)", "deadline": " (stopped at the time limit per request)"}.get(traj.stopped, "")
     info = f"**Weights:** {label} · {s.scheduler}, {len(traj.steps) and traj.steps[-1] + 1}/{s.steps} steps{stopped}"
+    if traj.read_as:
+        info += "  \n**Read as** (the training captions nearest your words, by weight): " + ", ".join(
+            f"“{text}” {w:.0%}" for text, w in traj.read_as
+        )
     yield list(zip(paths, [f"seed {s.seed + i}" for i in range(len(paths))])), xt, x0, gif, schedule_plot(traj, traj.timesteps[-1] if traj.timesteps else None), info
 
 
