@@ -8,8 +8,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from genlab.limits import tune_malloc
 from genlab.ui import about_tab, gan_tab, style_tab, text2image_tab, vae_tab
 from genlab.ui.common import HEAVY_LIMIT
+
+MALLOC_TUNED = tune_malloc()  # before any model allocates: large buffers go back to the OS after each request
 
 QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
 MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server

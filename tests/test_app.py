@@ -1,6 +1,7 @@
 """The running app: the API client sees the named endpoints, and a real Chromium uses every tab."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ def test_launch_defaults_are_safe():
         app.launch_kwargs(app.parse_args(["--auth", "nopassword"]))
     assert kw["max_file_size"] == app.MAX_FILE_SIZE == "10mb" and kw["show_error"] is False
     assert app.demo._queue.max_size == app.QUEUE_MAX
+    tuned_by_env = os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_ARENA_MAX")
+    assert app.MALLOC_TUNED is (sys.platform == "linux" and not tuned_by_env)  # glibc here
 
 
 def test_client_lists_the_named_endpoints(app_url):
@@ -83,8 +86,13 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
     page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("genlab's own model").first.wait_for(timeout=120_000)
-    page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
     assert page.locator("img[src*='t2i-']").count() >= 1
+    # your own words: the page says which training captions they were read as
+    page.get_by_label("Prompt", exact=True).fill("some comfy footwear for summer walks on the sand")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Read as").first.wait_for(timeout=120_000)
+    assert "footwear for the beach" in page.get_by_text("Read as").first.inner_text() or "sandal" in page.get_by_text("Read as").first.inner_text()
+    page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
     page.close()
 
 
