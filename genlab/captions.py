@@ -116,6 +116,7 @@ HELD_OUT_FRESH: dict[int, tuple[str, ...]] = {
     9: ("short leather boots with a heel", "boots for autumn", "a pair of western boots", "ankle-high boots for the rain"),
 }  # fmt: skip
 
+
 def caption_sources() -> list[tuple[str, int, str]]:
     """Every (caption, class, source) used in training, sorted; source is the noun or description it was made
     from (captions from one source are near-duplicates, so leave-one-out fitting leaves out a whole source)."""

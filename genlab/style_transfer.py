@@ -329,8 +329,8 @@ def stylise(
     s = settings.validate()
     if not 1 <= len(styles) <= 2:
         raise ValueError("Give one style image, or two to blend.")
-    plan = f"{s.steps} iterations at {s.size} px" + (f" after {s.levels - 1} smaller level(s) of {s.coarse_steps}" if s.levels > 1 else "")
-    check_work(planned_work(s, content.size), plan,
+    what = f"{s.steps} iterations at {s.size} px" + (f" after {s.levels - 1} smaller level(s) of {s.coarse_steps}" if s.levels > 1 else "")
+    check_work(planned_work(s, content.size), what,
                "Use a smaller size or fewer iterations.")  # fmt: skip
     deadline = deadline or Deadline()
     stopped = ""

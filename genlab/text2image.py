@@ -131,13 +131,20 @@ def fit_temperature(emb: torch.Tensor, labels: torch.Tensor, sources: list[str])
 
 
 @torch.no_grad()
-def build_prior(encoder: torch.nn.Module) -> tuple[CaptionPrior, dict[float, float]]:
-    """The prior over genlab.captions' training captions, its temperature fitted leave-one-source-out."""
+def encode_texts(encoder: torch.nn.Module, texts: list[str]) -> torch.Tensor:
+    """[N,384] embeddings, encoded 256 at a time."""
+    return torch.cat([encoder(texts[i : i + 256]).float() for i in range(0, len(texts), 256)])
+
+
+@torch.no_grad()
+def build_prior(encoder: torch.nn.Module, *, emb: torch.Tensor | None = None) -> tuple[CaptionPrior, dict[float, float]]:
+    """The prior over genlab.captions' training captions (emb: their embeddings [N,384] in caption_sources()
+    order when already computed), its temperature fitted leave-one-source-out."""
     from genlab.captions import caption_sources
 
     rows = caption_sources()
     texts = [t for t, _, _ in rows]
-    emb = torch.cat([encoder(texts[i : i + 256]).float() for i in range(0, len(texts), 256)])
+    emb = encode_texts(encoder, texts) if emb is None else emb
     labels = torch.tensor([k for _, k, _ in rows])
     tau, score = fit_temperature(emb, labels, [s for _, _, s in rows])
     return CaptionPrior(emb, labels, texts, tau), score
@@ -254,7 +261,7 @@ class Text2ImageTask:
 
         caps = train_captions()
         enc = ENCODER.get()
-        self.caption_emb = torch.cat([enc([c for c, _ in caps[i : i + 256]]) for i in range(0, len(caps), 256)])
+        self.caption_emb = encode_texts(enc, [c for c, _ in caps])  # [N,384], caption_sources() order
         labels = torch.tensor([y for _, y in caps])
         self.by_class = [torch.nonzero(labels == k).squeeze(1) for k in range(10)]
         self.model = build_unet()
@@ -340,7 +347,7 @@ class Text2ImageTask:
         pipe.text_encoder = None
         pipe.register_to_config(text_encoder=(None, None))
         pipe.save_pretrained(export / "text2image")
-        prior, score = build_prior(ENCODER.get())
+        prior, score = build_prior(ENCODER.get(), emb=self.caption_emb)
         prior.save(export / "text2image" / PRIOR_FILE)
         card["caption_prior"] = {"captions": len(prior.texts), "temperature": prior.temperature, "leave_one_source_out_own_class_weight": score}
         (export / "text2image.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -116,17 +116,23 @@ def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
     page.close()
 
 
-def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
-    """Pick an example, run a short Gatys optimisation (status and loss plot appear), then fast mode."""
+def _style_page(browser, app_url: str, *, size: str, full: str, coarse: str):
+    """A page on the style tab with the first example pair picked and these size and iteration counts typed in."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_url)
     page.wait_for_selector("text=genlab", timeout=60_000)
     page.locator("table tbody tr").first.click()
     page.wait_for_timeout(1000)
-    for label, value in (("Output size (long side, px)", "128"), ("Iterations at full size", "6"), ("Iterations per coarser level", "6")):
+    for label, value in (("Output size (long side, px)", size), ("Iterations at full size", full), ("Iterations per coarser level", coarse)):
         box = page.get_by_label(f"number input for {label}", exact=True).first
         box.fill(value)
         box.press("Enter")
+    return page
+
+
+def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
+    """Pick an example, run a short Gatys optimisation (status and loss plot appear), then fast mode."""
+    page = _style_page(browser, app_url, size="128", full="6", coarse="6")
     page.get_by_role("button", name="Stylise", exact=True).click()
     page.wait_for_selector("text=/(\\d+) \\/ \\1 iterations/", timeout=240_000)  # all iterations done
     page.wait_for_timeout(1500)
@@ -141,15 +147,7 @@ def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
 
 def test_browser_stop_button_ends_a_run_and_keeps_the_image(app_url, browser):
     """Stop during a long Gatys run: the status says stopped, the latest image stays on the page."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.locator("table tbody tr").first.click()
-    page.wait_for_timeout(1000)
-    for label, value in (("Output size (long side, px)", "256"), ("Iterations at full size", "400"), ("Iterations per coarser level", "0")):
-        box = page.get_by_label(f"number input for {label}", exact=True).first
-        box.fill(value)
-        box.press("Enter")
+    page = _style_page(browser, app_url, size="256", full="400", coarse="0")
     page.get_by_role("button", name="Stylise", exact=True).click()
     page.wait_for_selector("text=/\\b(1\\d|[5-9]) \\/ 400 iterations/", timeout=120_000)  # running, past iteration 5
     page.get_by_role("button", name="Stop", exact=True).first.click()
