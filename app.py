@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from pathlib import Path
 
 import gradio as gr
 
-from genlab.limits import tune_malloc
-from genlab.ui import about_tab, gan_tab, style_tab, text2image_tab, vae_tab
-from genlab.ui.common import HEAVY_LIMIT
+from genlab.core.memory import tune_malloc
+from genlab.techniques import REGISTRY
+from genlab.ui import about
+from genlab.ui.wiring import HEAVY_LIMIT
 
 MALLOC_TUNED = tune_malloc()  # before any model allocates: large buffers go back to the OS after each request
 
@@ -23,16 +25,11 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="genlab — see how image generation works", delete_cache=(3600, 7200)) as demo:
         gr.Markdown("# genlab\nStyle transfer, GANs, VAEs and diffusion — run them, watch them work, make images.")
         with gr.Tabs():
-            with gr.Tab("Style transfer", id="style"):
-                style_tab.build()
-            with gr.Tab("GAN", id="gan"):
-                gan_tab.build()
-            with gr.Tab("VAE", id="vae"):
-                vae_tab.build()
-            with gr.Tab("Prompt-to-image", id="t2i"):
-                text2image_tab.build()
-            with gr.Tab("About", id="about"):
-                about_tab.build()
+            for technique in REGISTRY:
+                with gr.Tab(technique.TITLE, id=technique.NAME):
+                    importlib.import_module(f"{technique.__name__}.ui").build()
+            with gr.Tab(about.TITLE, id=about.NAME):
+                about.build()
     demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=HEAVY_LIMIT)
     return demo
 
@@ -59,7 +56,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
         "share": args.share,
         "auth": auth,
         "max_file_size": MAX_FILE_SIZE,
-        "show_error": False,  # users see gr.Error messages only; other exception text stays in the server log
+        "show_error": False,  # users see genlab's own messages only; other exception text stays in the server log
         "allowed_paths": [str(EXAMPLES)],
         "footer_links": ["api", "gradio"],
     }

@@ -1,6 +1,6 @@
 """Sampling speed of the shipped GAN and VAE: 64 samples once loaded (median of repeated runs).
 
-    python benchmarks/latent_models.py
+python benchmarks/latent_models.py
 """
 
 import statistics
@@ -12,7 +12,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genlab import gan, vae  # noqa: E402
+from genlab.techniques.gan import model as gan
+from genlab.techniques.vae import model as vae
 
 
 def timed(fn, repeats=20) -> float:

@@ -45,8 +45,10 @@ def start_app() -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open("/tmp/genlab-load-app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log = open("/tmp/genlab-load-app.log", "w")  # noqa: SIM115 (open for the app's whole life)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -70,7 +72,9 @@ def request(client, i: int) -> str:
     if i % 2 == 0:
         gallery, _ = client.predict(i, 8, "any", 0, api_name="/gan_sample")
     else:
-        gallery = client.predict("a warm winter coat", "", OFFLINE, 20, 3.0, "DPM-Solver++", i, 512, 8, api_name="/text_to_image")[0]
+        gallery = client.predict(
+            "a warm winter coat", "", OFFLINE, 20, 3.0, "DPM-Solver++", i, 512, 8, api_name="/text_to_image"
+        )[0]
     return digest([g["image"] for g in gallery])
 
 
@@ -79,7 +83,9 @@ def main():
 
     p = argparse.ArgumentParser()
     p.add_argument("--clients", type=int, default=12)
-    p.add_argument("--flood", type=int, default=40, help="submissions at once for the queue-full check (queue max_size is 32)")
+    p.add_argument(
+        "--flood", type=int, default=40, help="submissions at once for the queue-full check (queue max_size is 32)"
+    )
     p.add_argument("--repeat", type=int, default=30)
     args = p.parse_args()
     proc, url = start_app()
@@ -115,40 +121,76 @@ def main():
             list(ex.map(one, range(args.clients)))
         t_par = time.time() - t0
         same = sum(results[i] == sequential[i] for i in range(args.clients))
-        print(f"2. parallel: {args.clients} clients served in {t_par:.1f} s; latency median {statistics.median(lat.values()):.1f} s, "
-              f"max {max(lat.values()):.1f} s; same pixels as sequential: {same}/{args.clients}")  # fmt: skip
+        print(
+            f"2. parallel: {args.clients} clients served in {t_par:.1f} s; latency median {statistics.median(lat.values()):.1f} s, "
+            f"max {max(lat.values()):.1f} s; same pixels as sequential: {same}/{args.clients}"
+        )
 
         outcomes = {"served": 0, "queue full": 0, "other error": 0}
         errors = []
         cl = Client(url, verbose=False)
-        jobs = [cl.submit("a leather handbag", "", OFFLINE, 20, 3.0, "DDIM", i, 512, 16, api_name="/text_to_image") for i in range(args.flood)]
+        jobs = [
+            cl.submit("a leather handbag", "", OFFLINE, 20, 3.0, "DDIM", i, 512, 16, api_name="/text_to_image")
+            for i in range(args.flood)
+        ]
         for j in jobs:
             try:
                 j.result(timeout=600)
                 outcomes["served"] += 1
-            except Exception as e:  # noqa: BLE001 - counted and printed
+            except Exception as e:
                 kind = "queue full" if "queue is full" in str(e).lower() else "other error"
                 outcomes[kind] += 1
                 errors.append(str(e)[:120]) if kind == "other error" else None
-        print(f"3. flood of {args.flood} submissions at once: {outcomes}" + (f"; errors: {errors[:3]}" if errors else ""))
+        print(
+            f"3. flood of {args.flood} submissions at once: {outcomes}" + (f"; errors: {errors[:3]}" if errors else "")
+        )
         request(c, 3)
         print(f"   server healthy afterwards; RSS {rss_mb(proc.pid)[0]:.0f} MB, peak so far {peak[0]:.0f} MB")
 
         if args.repeat:
             from gradio_client import handle_file
 
-            photo, painting = handle_file(str(ROOT / "examples/content/china.jpg")), handle_file(str(ROOT / "examples/styles/hokusai_great_wave.jpg"))
+            photo, painting = (
+                handle_file(str(ROOT / "examples/content/china.jpg")),
+                handle_file(str(ROOT / "examples/styles/hokusai_great_wave.jpg")),
+            )
             print(f"4. {args.repeat} consecutive runs at the largest sizes (RSS MB after each):")
             series = []
             for r in range(args.repeat):
-                c.predict(photo, painting, None, 1024, 1, 1.0, 0.5, 1e-3, "lbfgs", "content", False, 1.0, 1.0, 1, 0, 0, 1, 1, 1, 1, 1,
-                          api_name="/style_transfer")  # fmt: skip
+                c.predict(
+                    photo,
+                    painting,
+                    None,
+                    1024,
+                    1,
+                    1.0,
+                    0.5,
+                    1e-3,
+                    "lbfgs",
+                    "content",
+                    False,
+                    1.0,
+                    1.0,
+                    1,
+                    0,
+                    0,
+                    1,
+                    1,
+                    1,
+                    1,
+                    1,
+                    api_name="/style_transfer",
+                )
                 c.predict(photo, painting, 1.0, 1024, api_name="/style_transfer_fast")
-                c.predict("a pair of sneakers", "", OFFLINE, 25, 3.0, "DPM-Solver++", r, 512, 64, api_name="/text_to_image")
+                c.predict(
+                    "a pair of sneakers", "", OFFLINE, 25, 3.0, "DPM-Solver++", r, 512, 64, api_name="/text_to_image"
+                )
                 series.append(rss_mb(proc.pid)[0])
                 print(f"   run {r + 1}: {series[-1]:.0f}", flush=True)
             half = len(series) // 2
-            print(f"   growth over the second half: {series[-1] - series[half]:+.0f} MB; first half: {series[half] - series[0]:+.0f} MB")
+            print(
+                f"   growth over the second half: {series[-1] - series[half]:+.0f} MB; first half: {series[half] - series[0]:+.0f} MB"
+            )
         print(f"peak RSS of the server over the whole benchmark: {max(peak[0], rss_mb(proc.pid)[1]):.0f} MB")
     finally:
         stop.set()

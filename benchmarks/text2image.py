@@ -3,7 +3,7 @@
 FID is computed on `--n` images per setting (class-name prompts, equal share per class, the same seeds
 for every setting) against the 10,000 test images; 1000-step DDPM ancestral sampling is the quality
 reference. FID is biased upwards at small n, equally for every row, so compare rows at the same n.
-Time: median of 3 runs of 16 images (one prompt, guidance 3).
+Time: median of 3 runs of 16 images (one prompt, the default guidance).
 
     python benchmarks/text2image.py [--n 300]
 """
@@ -19,11 +19,26 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genlab import classifier, data  # noqa: E402
-from genlab import diffusion as dif  # noqa: E402
+from genlab import datasets as data
+from genlab.core.control import Control, drain
+from genlab.models import classifier
+from genlab.techniques import text_to_image as t2i
 
-SETTINGS = [("DPM-Solver++", 10), ("DPM-Solver++", 15), ("DPM-Solver++", 20), ("DPM-Solver++", 25), ("DDIM", 25),
-            ("Euler ancestral", 25), ("DDPM (ancestral)", 1000)]  # fmt: skip
+
+def generate(**kw):
+    """The offline model's pictures for these settings (no request deadline or budget)."""
+    return drain(t2i.run(t2i.Settings(**kw), ctl=Control(seconds=float("inf"), budget=float("inf")))).images
+
+
+SETTINGS = [
+    ("DPM-Solver++", 10),
+    ("DPM-Solver++", 15),
+    ("DPM-Solver++", 20),
+    ("DPM-Solver++", 25),
+    ("DDIM", 25),
+    ("Euler ancestral", 25),
+    ("DDPM (ancestral)", 1000),
+]
 
 
 def images(scheduler, steps, n, seed=0):
@@ -31,8 +46,13 @@ def images(scheduler, steps, n, seed=0):
     per = n // 10
     for k, name in enumerate(data.FASHION_CLASSES):
         for start in range(0, per, 64):
-            s = dif.T2ISettings(prompt=name, steps=steps, scheduler=scheduler, batch=min(64, per - start), seed=seed + 10_000 * k + start)
-            ims, _, _ = dif.generate(s)
+            ims = generate(
+                prompt=name,
+                steps=steps,
+                scheduler=scheduler,
+                batch=min(64, per - start),
+                seed=seed + 10_000 * k + start,
+            )
             out.append(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in ims]))
     return torch.from_numpy(np.concatenate(out))[:, None]
 
@@ -46,16 +66,18 @@ def main():
     clf, _ = classifier.load()
     x_test, _ = data.fashion_mnist(False)
     test_feats, _ = classifier.embed(clf, x_test)
-    dif.generate(dif.T2ISettings(prompt="warm-up", steps=2, batch=2))
+    generate(prompt="warm-up", steps=2, batch=2)
     print(f"torch threads: {torch.get_num_threads()}")
     print("| scheduler | steps | seconds for 16 images | FID (n=%d) |" % args.n)
     print("|---|---|---|---|")
     rows = []
-    for sched, steps in [x for x in SETTINGS[:-1] if not args.only or x[0] in args.only] + ([] if args.skip_reference else SETTINGS[-1:]):
+    for sched, steps in [x for x in SETTINGS[:-1] if not args.only or x[0] in args.only] + (
+        [] if args.skip_reference else SETTINGS[-1:]
+    ):
         times = []
         for r in range(3 if steps <= 50 else 1):
             t0 = time.perf_counter()
-            dif.generate(dif.T2ISettings(prompt="a pair of sneakers", steps=steps, scheduler=sched, batch=16, seed=r))
+            generate(prompt="a pair of sneakers", steps=steps, scheduler=sched, batch=16, seed=r)
             times.append(time.perf_counter() - t0)
         feats, _ = classifier.embed(clf, images(sched, steps, args.n))
         fid = classifier.frechet_distance(feats, test_feats)

@@ -15,15 +15,18 @@ import time
 import numpy as np
 import torch
 
-from genlab import classifier, data, gan, vae
-from genlab.weights import REPO_WEIGHTS
+from genlab import datasets as data
+from genlab.core.weights import REPO_WEIGHTS
+from genlab.models import classifier
+from genlab.techniques.gan import model as gan
+from genlab.techniques.vae import model as vae
 
 
 def row(name: str, feats: np.ndarray, preds: np.ndarray, test_feats: np.ndarray, *, requested=None, note="") -> dict:
     cov = classifier.coverage(preds)
     out = {
         "model": name,
-        "n": int(len(feats)),
+        "n": len(feats),
         "fid": round(classifier.frechet_distance(feats, test_feats), 3),
         "kid": round(classifier.kernel_distance(feats, test_feats), 5),
         "min_class_share": round(float(cov.min()), 4),
@@ -31,8 +34,11 @@ def row(name: str, feats: np.ndarray, preds: np.ndarray, test_feats: np.ndarray,
         "judged_as_requested": None if requested is None else round(float((preds == requested).mean()), 4),
         "note": note,
     }
-    print(f"{name:45s} FID {out['fid']:8.2f}  KID {out['kid']:.4f}  min class {out['min_class_share']:.3f}  "
-          f"judged {out['judged_as_requested']}", flush=True)  # fmt: skip
+    print(
+        f"{name:45s} FID {out['fid']:8.2f}  KID {out['kid']:.4f}  min class {out['min_class_share']:.3f}  "
+        f"judged {out['judged_as_requested']}",
+        flush=True,
+    )
     return out
 
 
@@ -42,9 +48,23 @@ def latent_rows(clf, test_feats, n: int, x_train: torch.Tensor, x_test: torch.Te
     g, _ = gan.load()
     seeds = list(range(10**6, 10**6 + n))
     y_any = gan.seed_labels(seeds, 10)
-    imgs = torch.cat([gan.generate(g, gan.latents(seeds[i : i + 1000], g.cfg.z_dim), g.embed(y_any[i : i + 1000])) for i in range(0, n, 1000)])
+    imgs = torch.cat(
+        [
+            gan.generate(g, gan.latents(seeds[i : i + 1000], g.cfg.z_dim), g.embed(y_any[i : i + 1000]))
+            for i in range(0, n, 1000)
+        ]
+    )
     f, p = classifier.embed(clf, imgs)
-    rows.append(row("DCGAN, class drawn uniformly", f, p, test_feats, requested=y_any.numpy(), note="requested = the drawn class"))
+    rows.append(
+        row(
+            "DCGAN, class drawn uniformly",
+            f,
+            p,
+            test_feats,
+            requested=y_any.numpy(),
+            note="requested = the drawn class",
+        )
+    )
     m, _ = vae.load("vae")
     imgs = torch.cat([vae.decode(m, vae.prior_latents(seeds[i : i + 1000], m.cfg.latent)) for i in range(0, n, 1000)])
     f, p = classifier.embed(clf, imgs)
@@ -68,17 +88,28 @@ def baseline_rows(clf, test_feats, n: int, x_train: torch.Tensor) -> list[dict]:
 
 
 @torch.no_grad()
-def text2image_rows(clf, test_feats, per_prompt_names: int, per_paraphrase: int, steps: int, guidance: float = 3.0) -> tuple[list[dict], dict]:
-    from genlab import diffusion as dif
-    from genlab.captions import held_out
+def text2image_rows(
+    clf, test_feats, per_prompt_names: int, per_paraphrase: int, steps: int, guidance: float
+) -> tuple[list[dict], dict]:
+    from genlab.core.control import Control, drain
+    from genlab.techniques import text_to_image as t2i
+    from genlab.techniques.text_to_image.captions import held_out
 
     def sample(prompts: list[str], count: int) -> torch.Tensor:
         out = []
         for j, prompt in enumerate(prompts):
             for start in range(0, count, 64):
-                s = dif.T2ISettings(prompt=prompt, steps=steps, guidance=guidance, batch=min(64, count - start), seed=10**6 * (j + 1) + start)
-                images, _, _ = dif.generate(s)
-                out.append(torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in images]))[:, None])
+                s = t2i.Settings(
+                    prompt=prompt,
+                    steps=steps,
+                    guidance=guidance,
+                    batch=min(64, count - start),
+                    seed=10**6 * (j + 1) + start,
+                )
+                images = drain(t2i.run(s, ctl=Control(seconds=float("inf"), budget=float("inf")))).images
+                out.append(
+                    torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in images]))[:, None]
+                )
         return torch.cat(out)
 
     names = list(data.FASHION_CLASSES)
@@ -95,18 +126,27 @@ def text2image_rows(clf, test_feats, per_prompt_names: int, per_paraphrase: int,
         f, p = classifier.embed(clf, x)
         req = np.repeat(np.array([k for _, k in para]), per_paraphrase)
         rows.append(row(f"text-to-image, {title}", f, p, test_feats, requested=req, note=f"{len(para)} unseen prompts"))
-        per_prompt = {t: float((p[i * per_paraphrase : (i + 1) * per_paraphrase] == k).mean()) for i, (t, k) in enumerate(para)}
-        detail[f"per_class_{key}paraphrases"] = {names[k]: round(float((p[req == k] == k).mean()), 3) for k in range(10)}
+        per_prompt = {
+            t: float((p[i * per_paraphrase : (i + 1) * per_paraphrase] == k).mean()) for i, (t, k) in enumerate(para)
+        }
+        detail[f"per_class_{key}paraphrases"] = {
+            names[k]: round(float((p[req == k] == k).mean()), 3) for k in range(10)
+        }
         detail[f"per_{key}paraphrase"] = {t: round(v, 3) for t, v in per_prompt.items()}
     detail["seconds"] = round(time.time() - t0, 1)
     return rows, detail
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| images | n | FID (classifier features) ↓ | KID ↓ | smallest class share | judged as requested |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| images | n | FID (classifier features) ↓ | KID ↓ | smallest class share | judged as requested |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         jr = f"{r['judged_as_requested']:.1%}" if r["judged_as_requested"] is not None else "—"
-        lines.append(f"| {r['model']} | {r['n']:,} | {r['fid']:.2f} | {r['kid']:.4f} | {r['min_class_share']:.1%} | {jr} |")
+        lines.append(
+            f"| {r['model']} | {r['n']:,} | {r['fid']:.2f} | {r['kid']:.4f} | {r['min_class_share']:.1%} | {jr} |"
+        )
     return "\n".join(lines)
 
 
@@ -117,7 +157,7 @@ def main(argv=None) -> dict:
     p.add_argument("--t2i-per-class", type=int, default=100, help="text-to-image samples per class-name prompt")
     p.add_argument("--t2i-per-paraphrase", type=int, default=50, help="samples per held-out paraphrase")
     p.add_argument("--t2i-steps", type=int, default=20)
-    p.add_argument("--t2i-guidance", type=float, default=5.0, help="classifier-free guidance (the tab's default is 5)")
+    p.add_argument("--t2i-guidance", type=float, default=None, help="classifier-free guidance (default: the tab's)")
     p.add_argument("--skip", nargs="*", default=[], choices=["latent", "text2image"])
     p.add_argument("--out", default=str(REPO_WEIGHTS / "metrics.json"))
     args = p.parse_args(argv)
@@ -132,7 +172,12 @@ def main(argv=None) -> dict:
     if "latent" not in args.skip:
         rows += latent_rows(clf, test_feats, args.n, x_train, x_test)
     if "text2image" not in args.skip:
-        t2i_rows, extra["text2image"] = text2image_rows(clf, test_feats, args.t2i_per_class, args.t2i_per_paraphrase, args.t2i_steps, args.t2i_guidance)
+        from genlab.techniques.text_to_image import DEFAULT_GUIDANCE
+
+        guidance = DEFAULT_GUIDANCE if args.t2i_guidance is None else args.t2i_guidance
+        t2i_rows, extra["text2image"] = text2image_rows(
+            clf, test_feats, args.t2i_per_class, args.t2i_per_paraphrase, args.t2i_steps, guidance
+        )
         rows += t2i_rows
     result = {"rows": rows, **extra, "command": "python -m genlab.evaluate " + " ".join(argv or [])}
     with open(args.out, "w") as f:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from genlab import classifier, gan, vae
+from genlab.models import classifier
 
 
 class ClassifierTask:
@@ -57,113 +57,26 @@ class ClassifierTask:
         return {"test_accuracy": round(float((pred == y).float().mean()), 4)}
 
 
-class DCGANTask:
-    name = "dcgan"
-
-    def __init__(self, args, test):
-        self.cfg = gan.GANConfig()
-        self.g, self.d = gan.Generator(self.cfg), gan.Discriminator(self.cfg)
-        # Two time-scale update rule (Heusel et al. 2017) with SNGAN's Adam settings (Miyato et al. 2018).
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=1e-4, betas=(0.0, 0.9))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=4e-4, betas=(0.0, 0.9))
-        self.fixed = gan.latents(list(range(100)), self.cfg.z_dim)
-        self.fixed_y = torch.arange(10).repeat_interleave(10)
-
-    def parts(self):
-        return [self.g, self.d, self.opt_g, self.opt_d]
-
-    def step(self, acc, x, y):
-        self.g.train(), self.d.train()
-        x = x * 2 - 1
-        z = torch.randn(len(x), self.cfg.z_dim, device=x.device)
-        fake = self.g(z, acc.unwrap_model(self.g).embed(y))
-        # Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D pushes real scores above 1 and fake below -1.
-        d_loss = F.relu(1 - self.d(x, y)).mean() + F.relu(1 + self.d(fake.detach(), y)).mean()
-        self.opt_d.zero_grad(set_to_none=True)
-        acc.backward(d_loss)
-        self.opt_d.step()
-        g_loss = -self.d(fake, y).mean()  # G raises the critic's score of its samples
-        self.opt_g.zero_grad(set_to_none=True)
-        acc.backward(g_loss)
-        self.opt_g.step()
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
-
-    @torch.no_grad()
-    def grid(self):
-        g = self.g.eval()
-        return gan.generate(g, self.fixed, g.embed(self.fixed_y))
-
-    def export(self, acc):
-        return acc.unwrap_model(self.g), self.cfg
-
-    def metrics(self, acc):
-        return {}
-
-
-class VAETask:
-    def __init__(self, args, test, latent: int):
-        self.name = "vae" if latent > 2 else "vae2d"
-        self.cfg = vae.VAEConfig(latent=latent)
-        self.model = vae.VAE(self.cfg)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.test = test
-        self.fixed = vae.prior_latents(list(range(100)), latent)
-
-    def parts(self):
-        return [self.model, self.opt]
-
-    def step(self, acc, x, y):
-        self.model.train()
-        loss, parts = acc.unwrap_model(self.model).loss(x)
-        self.opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        self.opt.step()
-        return {"neg_elbo": loss.item(), **parts}
-
-    def grid(self):
-        return vae.decode(self.model.eval(), self.fixed)
-
-    def export(self, acc):
-        return acc.unwrap_model(self.model), self.cfg
-
-    @torch.no_grad()
-    def metrics(self, acc):
-        m = acc.unwrap_model(self.model).eval()
-        x = self.test[0]
-        g = torch.Generator().manual_seed(0)
-        nelbo = sum(m.loss(x[i : i + 1000], generator=g)[0].item() * len(x[i : i + 1000]) for i in range(0, len(x), 1000))
-        return {"test_neg_elbo_nats": round(nelbo / len(x), 2)}
-
-    @torch.no_grad()
-    def save(self, acc, export: Path, card: dict) -> None:
-        """The weights and card; for the 2-D VAE also the test set's latent means (the map's dots)."""
-        from safetensors.torch import save_file
-
-        m = acc.unwrap_model(self.model).eval()
-        state = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
-        save_file(state, str(export / f"{self.name}.safetensors"), metadata={"config": json.dumps(asdict(self.cfg))})
-        (export / f"{self.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-        if self.cfg.latent == 2:
-            mu = torch.cat([m.encode(self.test[0][i : i + 1000])[0] for i in range(0, len(self.test[0]), 1000)])
-            save_file({"mu": mu.contiguous(), "label": self.test[1].contiguous()}, str(export / "vae2d_testmap.safetensors"))
-
-
 def tasks(args, test):
     if args.model == "classifier":
         return ClassifierTask(args, test)
     if args.model == "dcgan":
+        from genlab.techniques.gan.train import DCGANTask
+
         return DCGANTask(args, test)
     if args.model in ("vae", "vae2d"):
+        from genlab.techniques.vae.train import VAETask
+
         return VAETask(args, test, latent=2 if args.model == "vae2d" else args.latent)
     if args.model == "text2image":
-        from genlab.text2image import Text2ImageTask
+        from genlab.techniques.text_to_image.train import Text2ImageTask
 
         return Text2ImageTask(args, test)
     raise ValueError(f"unknown model {args.model!r}")
 
 
 def load_data(args):
-    from genlab import data
+    from genlab import datasets as data
 
     if args.dataset == "animal-mnist":
         x, y = data.animal_mnist(data=args.data)
@@ -192,9 +105,15 @@ def parse(argv=None):
     p.add_argument("--export", default="weights", help="folder for <model>.safetensors and its card")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint")
     p.add_argument("--lr", type=float, default=0.0, help="text2image learning rate (0: its default)")
-    p.add_argument("--caption-mix", type=float, default=0.0,
-                   help="text2image: share of samples conditioned on a random blend of two captions of their class")
-    p.add_argument("--init", default=None, help="text2image: start from this saved pipeline folder (e.g. weights/text2image)")
+    p.add_argument(
+        "--caption-mix",
+        type=float,
+        default=0.0,
+        help="text2image: share of samples conditioned on a random blend of two captions of their class",
+    )
+    p.add_argument(
+        "--init", default=None, help="text2image: start from this saved pipeline folder (e.g. weights/text2image)"
+    )
     return p.parse_args(argv)
 
 
@@ -238,7 +157,9 @@ def main(argv=None) -> dict:
         history.append({"epoch": epoch + 1, **{k: round(v / len(loader), 5) for k, v in sums.items()}})
         grid = task.grid()
         if grid is not None and acc.is_main_process:
-            save_image(grid.float().cpu(), out / f"samples_epoch{epoch + 1:03d}.png", nrow=10 if len(grid) % 10 == 0 else 8)
+            save_image(
+                grid.float().cpu(), out / f"samples_epoch{epoch + 1:03d}.png", nrow=10 if len(grid) % 10 == 0 else 8
+            )
         acc.save_state(str(out / "checkpoint"))
         (out / "history.json").write_text(json.dumps({"epoch": epoch + 1, "wall_seconds": wall, "history": history}))
         acc.print(json.dumps(history[-1]))
@@ -247,7 +168,8 @@ def main(argv=None) -> dict:
     card = {
         "model": task.name,
         "data": f"{args.dataset} ({len(train[0])} training images, {len(test[0])} test images)",
-        "command": "python -m genlab.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": "python -m genlab.train "
+        + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "epochs": args.epochs,
         "steps": args.epochs * len(loader),
         "batch": args.batch,

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, rss_mb
+from PIL import Image
 
 OFFLINE = "genlab Fashion-MNIST text-to-image (offline)"
 PHOTO = ROOT / "examples/content/chelsea.jpg"
@@ -47,7 +46,12 @@ def _png_declaring(w: int, h: int) -> bytes:
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _psd(w=8, h=8) -> bytes:
@@ -58,8 +62,14 @@ def _psd(w=8, h=8) -> bytes:
 
 def _fits(w=8, h=8) -> bytes:
     """A valid FITS image (astronomy format Pillow can read)."""
-    cards = ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    2",
-             f"NAXIS1  = {w:20d}", f"NAXIS2  = {h:20d}", "END"]  # fmt: skip
+    cards = [
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    2",
+        f"NAXIS1  = {w:20d}",
+        f"NAXIS2  = {h:20d}",
+        "END",
+    ]
     header = "".join(c.ljust(80) for c in cards).ljust(2880).encode()
     return header + bytes(w * h).ljust(2880, b"\0")
 
@@ -86,13 +96,16 @@ BAD_FILES = {
     "script.jpg": (b"#!/bin/sh\necho hello\n", "not an image genlab accepts"),
     "corrupt.png": (_corrupt_png(), "corrupt or truncated"),
     "truncated.jpg": (_jpeg(_RGB)[:600], "corrupt or truncated"),
-    "drawing.svg": (b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'><rect width='10' height='10'/></svg>", "not an image genlab accepts"),
+    "drawing.svg": (
+        b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'><rect width='10' height='10'/></svg>",
+        "not an image genlab accepts",
+    ),
     "layers.psd": (_psd(), "not an image genlab accepts"),
     "sky.fits": (_fits(), "not an image genlab accepts"),
     "scan.tiff": (None, "not an image genlab accepts"),
     "bomb10k.png": (_png_declaring(10_000, 10_000), "limit is 36,000,000"),
     "bomb20k.png": (_png_declaring(20_000, 20_000), "limit is 36,000,000"),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +128,7 @@ def _good():
 
 
 # Every image input of every tab: endpoint, and its arguments with `bad` in one image slot
-QUICK_STYLE = dict(size=128, steps=1, coarse=0, levels=1)
+QUICK_STYLE = dict(size=128, steps=1, coarse_steps=0, levels=1)
 IMAGE_SLOTS = {
     "style content": ("/style_transfer", lambda bad, good: dict(content=bad, style=good, style2=None, **QUICK_STYLE)),
     "style painting": ("/style_transfer", lambda bad, good: dict(content=good, style=bad, style2=None, **QUICK_STYLE)),
@@ -168,7 +181,16 @@ def _odd_images(d: Path) -> dict[str, Path]:
     im.save(d / "rotated.jpg", "JPEG", exif=exif)
     Image.fromarray(rgb[:1, :1]).save(d / "one.png")
     Image.fromarray(np.zeros((10, 400, 3), np.uint8)).save(d / "strip.png")
-    for name in ("cmyk.jpg", "deep16.png", "palette.png", "grey.png", "transparent.png", "rotated.jpg", "one.png", "strip.png"):
+    for name in (
+        "cmyk.jpg",
+        "deep16.png",
+        "palette.png",
+        "grey.png",
+        "transparent.png",
+        "rotated.jpg",
+        "one.png",
+        "strip.png",
+    ):
         out[name] = d / name
     return out
 
@@ -181,7 +203,7 @@ def test_unusual_but_valid_images_are_converted_or_refused_with_a_reason(client,
     style = handle_file(str(PAINTING))
     for name, path in odd.items():
         if name in ("one.png", "strip.png"):
-            with pytest.raises(AppError, match="at least 16 px|aspect ratios beyond 20"):
+            with pytest.raises(AppError, match=r"at least 16 px|aspect ratios beyond 20"):
                 _call(client, "/style_transfer_fast", content=handle_file(str(path)), style=style, size=128)
             continue
         out = _call(client, "/style_transfer_fast", content=handle_file(str(path)), style=style, size=128)
@@ -212,7 +234,9 @@ BAD_NUMBERS = [
     ("/text_to_image", {"prompt": ""}, "cannot be empty"),
     ("/text_to_image", {"prompt": "x" * 100_000}, "the limit is 1000"),
     ("/text_to_image", {"prompt": None}, "must be text"),
-    ("/text_to_image", {"model": "../../../../etc"}, "not in the list of choices"),  # gr.Dropdown's own check
+    ("/text_to_image", {"model": "../../../../etc"}, "is not offered here"),
+    ("/text_to_image", {"scheduler": "magic"}, "scheduler must be one of DPM-Solver++"),
+    ("/text_to_image_grid", {"steps": 10**6}, "steps must be 1-1000"),
     ("/gan_interpolate", {"frames": 0}, "frames must be"),
     ("/gan_sample", {"count": 10**6}, "count must be"),
     ("/vae_interpolate", {"frames": 0}, "frames must be"),
@@ -228,12 +252,17 @@ def _with(endpoint, change: dict) -> dict:
     from gradio_client import handle_file
 
     photo, painting = handle_file(str(PHOTO)), handle_file(str(PAINTING))
-    good = {"/style_transfer": dict(content=photo, style=painting, style2=None, **QUICK_STYLE), "/style_transfer_fast": dict(content=photo, style=painting),
-            "/vae_interpolate": dict(image_a=photo, image_b=photo), "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE)}  # fmt: skip
+    good = {
+        "/style_transfer": dict(content=photo, style=painting, style2=None, **QUICK_STYLE),
+        "/style_transfer_fast": dict(content=photo, style=painting),
+        "/vae_interpolate": dict(image_a=photo, image_b=photo),
+        "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE),
+        "/text_to_image_grid": dict(prompt="a bag", model=OFFLINE),
+    }
     return {**good.get(endpoint, {}), **change}
 
 
-@pytest.mark.parametrize("endpoint,change,why", BAD_NUMBERS, ids=[f"{e}-{list(c)[0]}" for e, c, _ in BAD_NUMBERS])
+@pytest.mark.parametrize("endpoint,change,why", BAD_NUMBERS, ids=[f"{e}-{next(iter(c))}" for e, c, _ in BAD_NUMBERS])
 def test_bad_numbers_and_text_through_the_api(client, endpoint, change, why):
     from gradio_client.exceptions import AppError
 
@@ -246,8 +275,11 @@ def test_bad_numbers_and_text_through_the_api(client, endpoint, change, why):
 def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
     """POST raw JSON to the REST API (gradio_client cannot send NaN or Infinity; a raw caller can) and
     return the event stream's text."""
-    req = urllib.request.Request(f"{app_url}/gradio_api/call{endpoint}", data=('{"data": ' + data_json + "}").encode(),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        f"{app_url}/gradio_api/call{endpoint}",
+        data=('{"data": ' + data_json + "}").encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         event_id = __import__("json").loads(r.read())["event_id"]
     with urllib.request.urlopen(f"{app_url}/gradio_api/call{endpoint}/{event_id}", timeout=120) as r:
@@ -256,20 +288,22 @@ def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
 
 @pytest.mark.parametrize(
     "endpoint,data,why",
-    [("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, NaN, "DDIM", 0, 512, 1]', "guidance must be"),
-     ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1]', "guidance must be"),
-     ("/text_to_image", f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1]', "steps must be a whole number"),
-     ("/gan_sample", '[0, 4, "any", NaN]', "truncation must be"),
-     ("/vae_sample", '[0, 4, -Infinity]', "temperature must be"),
-     ("/gan_sample", '[0, [4], "any", 0]', "count must be a whole number")],
-)  # fmt: skip
+    [
+        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, NaN, "DDIM", 0, 512, 1]', "guidance must be"),
+        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1]', "guidance must be"),
+        ("/text_to_image", f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1]', "steps must be a whole number"),
+        ("/gan_sample", '[0, 4, "any", NaN]', "truncation must be"),
+        ("/vae_sample", "[0, 4, -Infinity]", "temperature must be"),
+        ("/gan_sample", '[0, [4], "any", 0]', "count must be a whole number"),
+    ],
+)
 def test_nan_infinity_and_wrong_types_from_a_raw_caller(app_url, endpoint, data, why):
     text = _raw_call(app_url, endpoint, data)
     assert "event: error" in text and why in text, text[:500]
 
 
 def test_path_like_prompt_never_reaches_a_file_name(client):
-    from genlab.recipes import read_recipe
+    from genlab.core.recipes import read_recipe
 
     prompt = "../../../etc/passwd a pair of sneakers/..\\..%2e%2e"
     out = _call(client, "/text_to_image", **_with("/text_to_image", {"prompt": prompt, "steps": 4, "batch": 2}))
@@ -281,12 +315,24 @@ def test_path_like_prompt_never_reaches_a_file_name(client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "weights/dcgan.safetensors"), str(Path.home() / ".cache/genlab"),
-     "../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd", str(ROOT / "examples/../app.py"),
-     "/proc/self/environ"],
-)  # fmt: skip
+    [
+        "/etc/passwd",
+        str(ROOT / "app.py"),
+        str(ROOT / "weights/dcgan.safetensors"),
+        str(Path.home() / ".cache/genlab"),
+        "../../../../etc/passwd",
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        str(ROOT / "examples/../app.py"),
+        "/proc/self/environ",
+    ],
+)
 def test_no_file_outside_the_app_folders_is_served(app_url, path):
-    for url in (f"{app_url}/gradio_api/file={path}", f"{app_url}/gradio_api/file={urllib.parse.quote(path)}", f"{app_url}/file={path}"):
+    for url in (
+        f"{app_url}/gradio_api/file={path}",
+        f"{app_url}/gradio_api/file={urllib.parse.quote(path)}",
+        f"{app_url}/file={path}",
+    ):
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
                 body = r.read()
@@ -315,7 +361,7 @@ MARKER = "/tmp/genlab_hardening_marker"
 def test_malicious_pickle_weights_are_refused_by_the_resolver(tmp_path, monkeypatch, name):
     import torch
 
-    from genlab import style_transfer as st
+    from genlab.models import vgg
 
     if os.path.exists(MARKER):
         os.remove(MARKER)
@@ -328,8 +374,8 @@ def test_malicious_pickle_weights_are_refused_by_the_resolver(tmp_path, monkeypa
     assert os.path.exists(MARKER)
     os.remove(MARKER)
     monkeypatch.setenv("GENLAB_VGG_WEIGHTS", str(p))
-    with pytest.raises(ValueError, match="pickle|not a safetensors"):
-        st.load_vgg()
+    with pytest.raises(ValueError, match=r"pickle|not a safetensors"):
+        vgg.load_vgg()
     assert not os.path.exists(MARKER)
 
 
@@ -337,13 +383,13 @@ def test_wrong_shape_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     import torch
     from safetensors.torch import save_file
 
-    from genlab import style_transfer as st
+    from genlab.models import vgg
 
     p = tmp_path / "small.safetensors"
     save_file({"features.0.weight": torch.zeros(8, 3, 3, 3), "features.0.bias": torch.zeros(8)}, str(p))
     monkeypatch.setenv("GENLAB_VGG_WEIGHTS", str(p))
-    with pytest.raises(ValueError, match="lack|do not fit|not a VGG"):
-        st.load_vgg()
+    with pytest.raises(ValueError, match=r"lack|do not fit|not a VGG"):
+        vgg.load_vgg()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -380,11 +426,21 @@ def test_cancel_or_disconnect_stops_the_work(app_server, endpoint):
     url, proc = app_server
     c = Client(url, verbose=False)
     if endpoint == "/style_transfer":
-        kw = dict(content=handle_file(str(PHOTO)), style=handle_file(str(PAINTING)), style2=None, size=256, steps=500, coarse=0, levels=1)
+        kw = dict(
+            content=handle_file(str(PHOTO)),
+            style=handle_file(str(PAINTING)),
+            style2=None,
+            size=256,
+            steps=500,
+            coarse_steps=0,
+            levels=1,
+        )
     else:
         kw = dict(prompt="a coat", model=OFFLINE, steps=1000, batch=64, scheduler="DDPM (ancestral)")
     job = {}
-    busy, to_idle = _seconds_to_idle(proc.pid, lambda: job.update(j=c.submit(**kw, api_name=endpoint)), lambda: job["j"].cancel())
+    busy, to_idle = _seconds_to_idle(
+        proc.pid, lambda: job.update(j=c.submit(**kw, api_name=endpoint)), lambda: job["j"].cancel()
+    )
     assert busy > 0.5, f"the server was not computing ({busy:.2f} CPU s in 2 s)"
     assert to_idle < 10, f"the server kept computing {to_idle:.0f} s after the cancel"
     out = c.predict(0, 4, "any", 0, api_name="/gan_sample")  # and it serves the next request

@@ -8,22 +8,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genlab.images import open_image
-from genlab.recipes import make_recipe, read_recipe, save_png
+from genlab.core.images import open_image
+from genlab.core.outputs import save_png
+from genlab.core.recipes import make_recipe, read_recipe
 
 
 def test_recipe_round_trip_restores_the_same_settings():
     import gradio as gr
 
-    from genlab.ui.common import restore
+    from genlab.techniques import gan, vae
+    from genlab.ui.wiring import restore_updates
 
-    params = {"seed": 17, "count": 1, "class_name": "Sneaker", "truncation": 1.5}
-    path = save_png(Image.new("RGB", (8, 8)), make_recipe("gan_sample", params, weights="test", seed=17))
+    params = gan.Settings(seed=17, count=1, class_name="Sneaker", truncation=1.5).params()
+    path = save_png(Image.new("RGB", (8, 8)), make_recipe(gan.NAME, params, weights="test", seed=17))
     assert read_recipe(path)["params"] == params
-    updates = restore("gan_sample", ["seed", "count", "class_name", "truncation"], str(path))
+    updates = restore_updates(gan, ["seed", "count", "class_name", "truncation"], str(path), ("sample",))
     assert [u["value"] for u in updates] == [17, 1, "Sneaker", 1.5]
-    with pytest.raises(gr.Error, match="GAN|gan_sample"):
-        restore("vae_sample", ["seed"], str(path))
+    with pytest.raises(gr.Error, match="made by the gan tab"):
+        restore_updates(vae, ["seed"], str(path))
+    with pytest.raises(gr.Error, match="interpolate action"):
+        restore_updates(
+            gan,
+            ["seed"],
+            str(save_png(Image.new("RGB", (8, 8)), make_recipe(gan.NAME, {"action": "interpolate"}, weights="t"))),
+            ("sample",),
+        )
 
 
 def test_png_without_recipe_is_refused(tmp_path):
@@ -40,11 +49,14 @@ def test_output_names_never_come_from_user_text():
 
 def _png_declaring(w: int, h: int) -> bytes:
     """A tiny PNG whose header declares w x h pixels (a decompression bomb's shape)."""
+
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("side", [10000, 20000])
@@ -55,7 +67,14 @@ def test_decompression_bomb_refused_before_decoding(tmp_path, side):
         open_image(p)
 
 
-@pytest.mark.parametrize("content,why", [(b"", "empty"), (b"not an image at all", "not an image"), (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not an image")])
+@pytest.mark.parametrize(
+    "content,why",
+    [
+        (b"", "empty"),
+        (b"not an image at all", "not an image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not an image"),
+    ],
+)
 def test_non_images_refused(tmp_path, content, why):
     p = tmp_path / "x.png"
     p.write_bytes(content)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from genlab import weights as W
+from genlab.core import weights as W
 
 
 def _st(path, value=1.0):
@@ -17,7 +17,11 @@ def _st(path, value=1.0):
 
 
 def test_source_order_explicit_then_env_then_offline(tmp_path, monkeypatch):
-    explicit, env, shipped = _st(tmp_path / "a.safetensors", 1), _st(tmp_path / "b.safetensors", 2), _st(tmp_path / "c.safetensors", 3)
+    explicit, env, shipped = (
+        _st(tmp_path / "a.safetensors", 1),
+        _st(tmp_path / "b.safetensors", 2),
+        _st(tmp_path / "c.safetensors", 3),
+    )
     spec = W.WeightSpec(name="toy", env_var="GENLAB_TOY_WEIGHTS", offline=lambda: shipped)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GENLAB_TOY_WEIGHTS", str(env))
@@ -26,7 +30,8 @@ def test_source_order_explicit_then_env_then_offline(tmp_path, monkeypatch):
     assert r.path == env and "GENLAB_TOY_WEIGHTS" in r.source
     monkeypatch.delenv("GENLAB_TOY_WEIGHTS")
     r = W.resolve(spec)
-    assert r.path == shipped and r.source.startswith("offline default") and len(r.sha256) == 12
+    assert r.path == shipped and r.source == "offline default" and len(r.sha256) == 12
+    assert str(tmp_path) not in r.label()  # labels name sources, never the server's paths
 
 
 def test_hub_cache_comes_before_offline_default(tmp_path, monkeypatch):
@@ -57,7 +62,14 @@ def test_clear_error_names_every_source_tried(monkeypatch):
     with pytest.raises(ValueError) as e:
         W.resolve(spec, path="/nonexistent/x.safetensors")
     msg = str(e.value)
-    for part in ("Nothing", "explicit path", "$GENLAB_NOPE", "Hugging Face cache nobody/nothing", "skipped: offline", "offline default"):
+    for part in (
+        "Nothing",
+        "given file",
+        "$GENLAB_NOPE",
+        "Hugging Face cache nobody/nothing",
+        "skipped: offline",
+        "offline default",
+    ):
         assert part in msg
 
 

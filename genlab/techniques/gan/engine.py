@@ -1,0 +1,43 @@
+"""The GAN's two actions: per-seed samples, and a latent walk (slerp or lerp in z, lerp in class embedding)."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.core.control import Control
+from genlab.core.images import enlarge, strip, to_pictures
+from genlab.core.recipes import make_recipe
+from genlab.core.steps import Result, Update
+from genlab.datasets import FASHION_CLASSES
+from genlab.techniques.gan import NAME, Settings
+from genlab.techniques.gan.model import MODELS, generate, latents, lerp, seed_labels, slerp
+
+
+def _class_index(name: str, seed: int) -> int:
+    return FASHION_CLASSES.index(name) if name != "any" else int(seed_labels([seed], len(FASHION_CLASSES))[0])
+
+
+def run(s: Settings, ctl: Control):
+    g, label = MODELS.get("default")
+    t = s.truncation or None
+    if s.action == "sample":
+        yield Update(0, 1, "sampling")
+        seeds = list(range(s.seed, s.seed + s.count))
+        y = torch.tensor([_class_index(s.class_name, k) for k in seeds])
+        with torch.no_grad():
+            x = generate(g, latents(seeds, g.cfg.z_dim, truncation=t), g.embed(y))
+        recipes = [make_recipe(NAME, {**s.params(), "seed": k, "count": 1}, weights=label, seed=k) for k in seeds]
+        captions = [f"seed {k} · {FASHION_CLASSES[int(c)]}" for k, c in zip(seeds, y)]
+        yield Result([enlarge(im) for im in to_pictures(x)], recipes, f"**Weights:** {label}", captions)
+        return
+    yield Update(0, 1, "walking")
+    ya, yb = _class_index(s.class_name, s.seed), _class_index(s.class_b, s.seed_b)
+    z = latents([s.seed, s.seed_b], g.cfg.z_dim, truncation=t)
+    steps = torch.linspace(0, 1, s.frames)
+    zs = (slerp if s.path == "slerp" else lerp)(z[0], z[1], steps)
+    with torch.no_grad():
+        e = lerp(g.embed(torch.tensor(ya)), g.embed(torch.tensor(yb)), steps)
+        frames = [enlarge(im) for im in to_pictures(generate(g, zs, e))]
+    recipe = make_recipe(NAME, s.params(), weights=label, seed=s.seed)
+    info = f"{FASHION_CLASSES[ya]} → {FASHION_CLASSES[yb]} · {s.path} · **Weights:** {label}"
+    yield Result([strip(frames)], [recipe], info, data={"frames": frames})

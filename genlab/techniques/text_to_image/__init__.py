@@ -1,0 +1,81 @@
+"""Prompt-to-image: diffusers pipelines (hub models, or genlab's offline model), with the denoising made visible."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from genlab.core import settings as S
+
+NAME = "text_to_image"
+TITLE = "Prompt-to-image"
+OFFLINE_MODEL = "genlab Fashion-MNIST text-to-image (offline)"
+OFFLINE_SIDE = 28  # the offline model draws 28x28 pictures
+HUB_MODELS = (
+    "stabilityai/sd-turbo",  # 1-4 step distilled SD 2.1: the CPU-friendly hub default
+    "stable-diffusion-v1-5/stable-diffusion-v1-5",  # the classic SD 1.5
+    "stabilityai/sdxl-turbo",  # 1-4 step distilled SDXL (GPU)
+)
+SCHEDULERS = ("DPM-Solver++", "DDIM", "Euler ancestral", "DDPM (ancestral)")
+DEFAULT_GUIDANCE = 5.0  # follows words best offline (README, "What was measured")
+HUB_MAX_STEPS, HUB_MAX_BATCH = 150, 4
+GRID_SCALES = (1.0, 2.0, 3.0, 5.0, 8.0)  # the seed x guidance grid's columns
+GRID_SEEDS = 4  # and rows
+
+
+def default_model() -> str:
+    """$GENLAB_T2I_MODEL, else the offline model (always available)."""
+    return os.environ.get("GENLAB_T2I_MODEL") or OFFLINE_MODEL
+
+
+def allowed_models() -> list[str]:
+    """What a visitor may pick: the offline model, the listed hub ids, and ids or local folders the person who
+    runs the app names in $GENLAB_T2I_MODEL / $GENLAB_T2I_MODELS (comma-separated). Anything else would let
+    a visitor make the server download any hub repository or read any folder."""
+    extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
+    return list(dict.fromkeys([OFFLINE_MODEL, *HUB_MODELS, default_model(), *extra]))
+
+
+@dataclass(frozen=True)
+class Settings(S.Settings):
+    action: str = S.choice("generate", ("generate", "grid"), label="Action")
+    prompt: str = S.text("a pair of sneakers", max_chars=1000, required=True, label="Prompt")
+    negative_prompt: str = S.text("", max_chars=1000, label="Negative prompt")
+    model: str = S.text(OFFLINE_MODEL, max_chars=300, label="Model (more: GENLAB_T2I_MODELS)")
+    steps: int = S.integer(20, 1, 1000, label="Steps")
+    guidance: float = S.number(DEFAULT_GUIDANCE, 0.0, 30.0, step=0.5, label="Guidance w")
+    scheduler: str = S.choice("DPM-Solver++", SCHEDULERS, label="Scheduler")
+    seed: int = S.seed("Seed (image i uses seed + i)")
+    size: int = S.integer(512, 256, 1024, step=64, label="Size (hub models; offline is 28×28)")
+    batch: int = S.integer(8, 1, 64, label="Images")
+    trajectory: int = S.integer(8, 2, 32, label="Trajectory frames")
+
+    @property
+    def offline(self) -> bool:
+        return self.model == OFFLINE_MODEL
+
+    @property
+    def side(self) -> int:
+        return OFFLINE_SIDE if self.offline else self.size
+
+    def check(self) -> None:
+        if self.model not in allowed_models():
+            raise ValueError(
+                f"Model {self.model[:80]!r} is not offered here: pick one of the list. Whoever runs the app can add "
+                "hub ids or local diffusers folders with GENLAB_T2I_MODELS=id1,id2."
+            )
+        if not self.offline and self.steps > HUB_MAX_STEPS:
+            raise ValueError(f"steps must be 1-{HUB_MAX_STEPS} for hub models (got {self.steps}).")
+        if not self.offline and self.batch > HUB_MAX_BATCH:
+            raise ValueError(f"batch must be 1-{HUB_MAX_BATCH} for hub models (got {self.batch}).")
+        if self.size % 8:
+            raise ValueError(f"size must be a multiple of 8 (got {self.size}).")
+
+
+def run(settings: Settings, inputs: dict | None = None, ctl=None):
+    """generate: the prompt's images (image i from seed + i) with the x_t / x̂0 trajectory and the schedule;
+    grid: GRID_SEEDS seeds x GRID_SCALES guidance scales, sharing one request budget and Stop."""
+    from genlab.core.control import Control
+    from genlab.techniques.text_to_image.engine import run as _run
+
+    return _run(settings, ctl or Control())

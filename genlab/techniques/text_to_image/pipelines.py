@@ -1,0 +1,222 @@
+"""Loading and running diffusers text-to-image pipelines: hub Stable-Diffusion-class models, or genlab's own.
+
+Pipelines load lazily, once per model id. Every request gets its own scheduler instance and its own
+lightweight pipeline object sharing the loaded modules (schedulers keep state: never share one between
+requests). The denoising trajectory x_t and the predicted clean image x0_hat are recorded per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from genlab.core.control import Control, in_thread
+from genlab.core.devices import cpu_generator, device, dtype
+from genlab.core.images import to_pictures
+from genlab.core.steps import Update
+from genlab.core.weights import LazyMap, file_sha256, hub_offline
+from genlab.techniques.text_to_image import OFFLINE_MODEL, Settings
+
+try:  # ZeroGPU Spaces: the GPU is attached only inside functions marked spaces.GPU
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except Exception:  # not on Spaces (or no `spaces` package): run as is
+
+    def gpu(fn):
+        return fn
+
+
+def make_scheduler(name: str, config: dict):
+    """A fresh scheduler instance of the named kind, from a pipeline's scheduler config."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
+
+    if name == "DPM-Solver++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
+    if name == "DDIM":  # x0 clipping (a DDPM training default) breaks DDIM's deterministic update: off
+        return DDIMScheduler.from_config(config, clip_sample=False)
+    if name == "Euler ancestral":
+        return EulerAncestralDiscreteScheduler.from_config(config)
+    if name == "DDPM (ancestral)":
+        return DDPMScheduler.from_config(config)
+    raise ValueError(f"Unknown scheduler {name!r}.")
+
+
+def _load_offline():
+    from genlab.techniques.text_to_image import fashion
+
+    pipe = fashion.load_pipeline()
+    folder = Path(pipe.config._name_or_path)
+    f = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    sha = file_sha256(f) if f.is_file() else "?"
+    where = (
+        "repo-shipped weights/text2image" if folder.resolve() == fashion.SHIPPED.resolve() else f"folder {folder.name}"
+    )
+    prior = (
+        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)" if pipe.prior else ""
+    )
+    return pipe, f"genlab's own model, {where} (sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
+
+
+def _load(model: str):
+    """(pipeline, weights label) for OFFLINE_MODEL, a local diffusers folder or a hub id."""
+    if model == OFFLINE_MODEL:
+        return _load_offline()
+    from diffusers import AutoPipelineForText2Image
+
+    dev = device()
+    kw = {"dtype": dtype(dev), "use_safetensors": True}
+    if Path(model).is_dir():
+        pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), f"local folder {Path(model).name}"
+    else:
+        try:
+            pipe, source = (
+                AutoPipelineForText2Image.from_pretrained(model, local_files_only=True, **kw),
+                "Hugging Face cache",
+            )
+        except Exception:
+            if hub_offline():
+                raise ValueError(
+                    f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
+                    f"Use '{OFFLINE_MODEL}' offline, or a local diffusers folder."
+                ) from None
+            try:
+                pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), "Hugging Face hub download"
+            except Exception as e:
+                raise ValueError(
+                    f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?"
+                ) from None
+    pipe = pipe.to(dev)
+    pipe.set_progress_bar_config(disable=True)
+    shown = Path(model).name if Path(model).is_dir() else model
+    return pipe, f"{shown} — {source}, {str(kw['dtype']).replace('torch.', '')} on {dev.type}"
+
+
+MODELS = LazyMap(_load)  # model id -> (pipeline, label)
+
+# Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.
+SD_LATENT_RGB = torch.tensor(
+    [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
+)
+
+
+def previews(latents: torch.Tensor, *, pixel_space: bool) -> list[Image.Image]:
+    """[B,C,h,w] -> preview pictures. Pixel-space models: x in [-1,1]; latent models: linear projection."""
+    x = latents.detach().float().cpu()
+    if pixel_space:
+        return to_pictures(x, value_range=(-1.0, 1.0))
+    rgb = torch.einsum("bchw,cr->brhw", x, SD_LATENT_RGB) if x.shape[1] == 4 else x[:, :3]
+    return to_pictures(rgb, value_range=(-1.0, 1.0))
+
+
+@dataclass
+class Trajectory:
+    """What happened during one run, for the visualisation."""
+
+    timesteps: list[int] = field(default_factory=list)  # timestep of each recorded frame
+    steps: list[int] = field(default_factory=list)  # step index of each recorded frame
+    xt: list[list[Image.Image]] = field(default_factory=list)  # per frame, per image: x_t preview
+    x0: list[list[Image.Image]] = field(default_factory=list)  # per frame, per image: x0_hat preview
+    alphas_cumprod: list[float] = field(default_factory=list)  # the scheduler's training schedule
+    total: int = 0  # steps planned
+    offline: bool = True  # pixel-space offline model (28 px pictures), else a hub latent model
+    read_as: list[tuple[str, float]] = field(default_factory=list)  # offline: nearest training captions, weight
+
+
+def _record_x0(scheduler) -> list:
+    """Wrap this scheduler instance's step so each call's x0_hat is kept (pred_original_sample, or the
+    DPM-Solver++ data prediction it stores as model_outputs[-1])."""
+    seen: list = [None]
+    original = scheduler.step
+
+    def step(*args, **kwargs):
+        out = original(*args, **kwargs)
+        x0 = getattr(out, "pred_original_sample", None)
+        if x0 is None and getattr(scheduler, "model_outputs", None):
+            x0 = scheduler.model_outputs[-1]
+        seen[0] = x0
+        return out
+
+    scheduler.step = step
+    return seen
+
+
+def _request_pipeline(s: Settings):
+    """(a pipeline object of this request's own sharing the loaded modules, its fresh scheduler, label)."""
+    base, label = MODELS.get(s.model)
+    scheduler = make_scheduler(s.scheduler, base.scheduler.config)
+    pipe = type(base)(**{**base.components, "scheduler": scheduler})
+    pipe.set_progress_bar_config(disable=True)
+    if getattr(base, "prior", None) is not None:
+        pipe.prior = base.prior  # read-only, shared
+    return pipe, scheduler, label
+
+
+def _check(images: torch.Tensor) -> torch.Tensor:
+    images = torch.as_tensor(images).float()
+    if not torch.isfinite(images).all():
+        raise ValueError(
+            "The model produced NaN values (a numerical failure): try another scheduler, fewer steps or float32."
+        )
+    if images.amax() < 1e-3:
+        raise ValueError(
+            "The model produced an all-black image (numerical failure or a safety filter); nothing to show."
+        )
+    return images
+
+
+def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Image.Image], Trajectory, str]]:
+    """Denoise s.batch images; yields an Update per step, returns (pictures, trajectory, weights label).
+    The work is not charged here (the caller charges the whole request once)."""
+    pipe, scheduler, label = _request_pipeline(s)
+    x0_seen = _record_x0(scheduler)
+    traj = Trajectory(
+        total=s.steps, offline=s.offline, alphas_cumprod=[float(a) for a in getattr(scheduler, "alphas_cumprod", [])]
+    )
+    if getattr(pipe, "prior", None) is not None:
+        traj.read_as = pipe.prior.matches(pipe.text_encoder([s.prompt])[0])
+    keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
+
+    def work(emit):
+        def callback(p, i, t, kw):
+            if i in keep:
+                traj.steps.append(i)
+                traj.timesteps.append(int(t))
+                traj.xt.append(previews(kw["latents"], pixel_space=s.offline))
+                if x0_seen[0] is not None:
+                    traj.x0.append(previews(x0_seen[0], pixel_space=s.offline))
+            emit(Update(i + 1, s.steps, "denoising", data={"trajectory": traj}))
+            if ctl.halted() and s.offline:
+                p.interrupt()
+            elif ctl.halted():
+                p._interrupt = True  # diffusers' pipelines check it before each step
+            return kw
+
+        common = dict(
+            num_inference_steps=s.steps,
+            guidance_scale=s.guidance,
+            num_images_per_prompt=s.batch,
+            output_type="pt",
+            callback_on_step_end=callback,
+        )
+        if s.offline:
+            generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
+            return pipe(s.prompt, negative_prompt=s.negative_prompt, generator=generators, **common).images
+        generators = [torch.Generator(device="cpu").manual_seed(s.seed + i) for i in range(s.batch)]
+        return pipe(
+            prompt=s.prompt,
+            negative_prompt=s.negative_prompt or None,
+            generator=generators,
+            height=s.size,
+            width=s.size,
+            callback_on_step_end_tensor_inputs=["latents"],
+            **common,
+        ).images
+
+    images = _check((yield from in_thread(gpu(work), ctl)))
+    return to_pictures(images), traj, label

@@ -1,0 +1,106 @@
+"""Prompt-to-image tab: lays out the controls and wires them to genlab.techniques.text_to_image.run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import gradio as gr
+from PIL import Image
+
+from genlab.core.cards import metrics_md
+from genlab.core.outputs import save_gif
+from genlab.techniques import text_to_image as t2i
+from genlab.techniques.text_to_image.views import frames_strip, gif_frames, schedule_frame
+from genlab.ui.components import Dropdown, controls
+from genlab.ui.wiring import gallery, image_and_info, recipe_drop, stop_button, wire
+
+DESCRIPTION = (
+    "**Diffusion**: start from pure noise x_T and remove a little of it at each step with a network that predicts "
+    "the noise, steered by your prompt (classifier-free guidance mixes a prompted and an unprompted prediction). "
+    f"Offline, **{t2i.OFFLINE_MODEL}** is a small model genlab trained on this kind of CPU: it draws 28×28 "
+    "greyscale clothes, shoes and bags (Fashion-MNIST) from your own words. Online, pick a Stable Diffusion model."
+)
+FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "scheduler", "seed", "size", "batch"]
+
+
+def _live(u):
+    traj = u.data.get("trajectory")
+    fresh = traj is not None and traj.steps and traj.steps[-1] == u.done - 1
+    strip = frames_strip(traj.xt, traj.offline) if fresh else gr.update()
+    plot = schedule_frame(traj, traj.timesteps[-1]) if fresh else gr.update()
+    return gr.update(), strip, gr.update(), gr.update(), plot, f"step **{u.done} / {u.total}**"
+
+
+def _done(r):
+    traj = r.data["trajectory"]
+    gif = save_gif(gif_frames(traj, r.images[0], traj.offline), r.recipes[0], ms=250, stem="t2i-run")
+    now = traj.timesteps[-1] if traj.timesteps else None
+    big = [im.resize((224, 224), Image.NEAREST) for im in r.images] if traj.offline else r.images
+    return (
+        gallery(replace(r, images=big), "t2i"),
+        frames_strip(traj.xt, traj.offline),
+        frames_strip(traj.x0, traj.offline),
+        gif,
+        schedule_frame(traj, now),
+        r.info,
+    )
+
+
+def build() -> None:
+    S = t2i.Settings
+    gr.Markdown(DESCRIPTION)
+    with gr.Row():
+        c = controls(
+            S,
+            ["prompt", "negative_prompt"],
+            prompt={"max_lines": 3, "scale": 3},
+            negative_prompt={"max_lines": 2, "scale": 2},
+        )
+    with gr.Row():
+        c["model"] = Dropdown(t2i.allowed_models(), value=t2i.default_model(), label=S.spec("model").label, scale=3)
+        c.update(controls(S, ["scheduler", "steps", "guidance"], scheduler={"widget": "dropdown"}))
+    with gr.Row():
+        c.update(controls(S, ["seed", "size", "batch"]))
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary")
+        flag, _ = stop_button()
+        grid_btn = gr.Button("Seed × guidance grid")
+    status = gr.Markdown()
+    images = gr.Gallery(label="Images", columns=8, height=280, object_fit="contain")
+    with gr.Row():
+        xt = gr.Image(label="Trajectory x_t (first image, chosen steps)", type="pil", interactive=False, height=150)
+        x0 = gr.Image(label="Predicted clean image x̂0 at the same steps", type="pil", interactive=False, height=150)
+    with gr.Row():
+        gif = gr.Image(label="The whole run (GIF)", type="filepath", format="gif", interactive=False, height=260)
+        plot = gr.LinePlot(
+            x="timestep t",
+            y="value",
+            color="curve",
+            height=260,
+            y_lim=[0, 1],
+            title="Noise schedule (sampling runs right to left)",
+            label="Noise schedule",
+        )
+    grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
+    inputs = {k: c[k] for k in FIELDS}
+    outputs = [images, xt, x0, gif, plot, status]
+    wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=flag, api_name="text_to_image")
+    wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=flag)
+    grid_inputs = {k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]}
+    grid_png = image_and_info("t2i-grid")
+    wire(
+        grid_btn.click,
+        t2i,
+        "grid",
+        grid_inputs,
+        [grid_out],
+        lambda r: grid_png(r)[0],
+        stop=flag,
+        api_name="text_to_image_grid",
+    )
+    recipe_drop(t2i, inputs, actions=("generate",))
+    with gr.Accordion("How good is the offline model?", open=False):
+        gr.Markdown(
+            metrics_md("text-to-image") + "\n\nJudged by genlab's Fashion-MNIST classifier; the paraphrases "
+            "are prompts never seen in training (genlab/techniques/text_to_image/captions.py)."
+        )

@@ -1,0 +1,49 @@
+"""Pictures and plot data of a run's trajectory, built once per new frame (pure PIL and pandas; no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from genlab.core.images import labelled, strip
+
+STRIP_CELL, GIF_CELL = 112, 224
+SCHEDULE_POINTS = 100  # the schedule curves are drawn from this many timesteps
+
+
+def shown(im: Image.Image, offline: bool, side: int) -> Image.Image:
+    """A picture at `side` px; the offline model's 28 px pictures keep their pixels."""
+    return im.resize((side, side), Image.NEAREST if offline else Image.LANCZOS)
+
+
+def frames_strip(frames: list[list[Image.Image]], offline: bool) -> Image.Image | None:
+    """The first image of each recorded frame, side by side."""
+    return strip([shown(f[0], offline, STRIP_CELL) for f in frames]) if frames else None
+
+
+def gif_frames(traj, final: Image.Image, offline: bool) -> list[Image.Image]:
+    """x_t (and x̂0 beside it) at each recorded step, then the result: the GIF of the run."""
+    out = []
+    for i, (step, xt) in enumerate(zip(traj.steps, traj.xt)):
+        left = labelled(shown(xt[0], offline, GIF_CELL), f"x_t  step {step + 1}")
+        if i < len(traj.x0):
+            out.append(strip([left, labelled(shown(traj.x0[i][0], offline, GIF_CELL), "predicted x0")]))
+        else:
+            out.append(strip([left]))
+    last = shown(final, offline, GIF_CELL)
+    out.append(strip([last, last] if traj.x0 else [last]))
+    return out
+
+
+def schedule_frame(traj, current: int | None) -> pd.DataFrame:
+    """sqrt(ᾱ_t) (signal) and sqrt(1-ᾱ_t) (noise) against t, plus a vertical "now" line at the current step."""
+    a = np.asarray(traj.alphas_cumprod)
+    if not len(a):
+        return pd.DataFrame({"timestep t": [], "value": [], "curve": []})
+    t = np.linspace(0, len(a) - 1, SCHEDULE_POINTS).round().astype(int)
+    rows = [{"timestep t": int(k), "value": float(np.sqrt(a[k])), "curve": "signal √ᾱ_t"} for k in t]
+    rows += [{"timestep t": int(k), "value": float(np.sqrt(1 - a[k])), "curve": "noise √(1-ᾱ_t)"} for k in t]
+    if current is not None:
+        rows += [{"timestep t": current, "value": v, "curve": "now"} for v in (0.0, 1.0)]
+    return pd.DataFrame(rows)

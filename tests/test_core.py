@@ -1,0 +1,113 @@
+"""genlab.core: settings that own their bounds, the request control, callback loops run as generators."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from genlab.core import settings as S
+from genlab.core.control import Control, drain, in_thread
+from genlab.core.packages import package_file, require_file
+
+
+@dataclass(frozen=True)
+class Toy(S.Settings):
+    steps: int = S.integer(10, 1, 100, label="Steps")
+    scale: float = S.number(1.5, 0.0, 3.0, label="Scale")
+    mode: str = S.choice("a", ("a", "b"), label="Mode")
+    words: str = S.text("hi", max_chars=5, required=True, label="Words")
+    flag: bool = S.toggle(False, label="Flag")
+
+    def check(self) -> None:
+        if self.mode == "b" and self.steps > 50:
+            raise ValueError("steps must be 1-50 in mode b")
+
+
+def test_parse_coerces_what_callers_send_and_refuses_the_rest():
+    t = Toy.parse({"steps": 20.0, "scale": "2.5", "mode": "b"})
+    assert (t.steps, t.scale, t.mode) == (20, 2.5, "b") and isinstance(t.steps, int)
+    assert Toy.parse(t.params()) == t  # the recipe round trip
+    with pytest.raises(ValueError, match=r"steps must be 1-50 in mode b"):
+        Toy.parse({"steps": 60, "mode": "b"})
+    with pytest.raises(ValueError, match=r"steps must be 1-100 \(got 0\)"):
+        Toy(steps=0)  # construction validates too: a wrong value never exists
+    with pytest.raises(ValueError, match=r"Type a words: it cannot be empty"):
+        Toy.parse({"words": "  "})
+    with pytest.raises(ValueError, match=r"flag must be true or false"):
+        Toy.parse({"flag": "yes"})
+    assert Toy.spec("scale").describe() == "a number from 0 to 3"
+
+
+def test_the_budget_is_one_for_the_whole_request():
+    ctl = Control(budget=100)
+    ctl.charge(60, "first", "")
+    with pytest.raises(ValueError, match=r"0 M pixel-steps \(second\)"):
+        ctl.charge(50, "second", "Use less.")
+    ctl.charge(40, "third", "")  # a refused charge spends nothing
+    assert ctl.spent == 100
+
+
+def test_deadline_and_stop_are_sticky():
+    ctl = Control(seconds=0.05)
+    assert ctl.halted() == ""
+    time.sleep(0.1)
+    assert ctl.halted() == "deadline"
+    ctl.stop.set()
+    assert ctl.halted() == "deadline" and "limit per request" in ctl.note()
+
+
+def test_in_thread_yields_emitted_items_and_returns_the_value():
+    def work(emit):
+        for i in range(5):
+            emit(i)
+            time.sleep(0.01)
+        return "done"
+
+    got = []
+
+    def consume():
+        value = yield from in_thread(work, Control())
+        got.append(value)
+
+    items = list(consume())
+    assert items and items[-1] == 4 and items == sorted(items) and got == ["done"]
+
+
+def test_in_thread_passes_errors_on():
+    def work(emit):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        drain(in_thread(work, Control()))
+
+
+def test_in_thread_abandons_the_work_when_nobody_pulls():
+    ctl, seen_halt = Control(), threading.Event()
+
+    def work(emit):
+        for i in range(500):
+            if ctl.halted():
+                seen_halt.set()
+                return i
+            emit(i)
+            time.sleep(0.01)
+        return 500
+
+    gen = in_thread(work, ctl, patience=0.3)
+    next(gen)  # a consumer that takes one item and never pulls again (a client that left)
+    assert seen_halt.wait(3) and ctl.reason == "stop"
+    gen2_ctl = Control()
+    gen2 = in_thread(lambda emit: [emit(i) or time.sleep(0.01) for i in range(300)], gen2_ctl)
+    next(gen2)
+    gen2.close()  # closing the generator abandons at once
+    assert gen2_ctl.halted() == "stop"
+
+
+def test_package_files_are_found_without_importing():
+    assert package_file("genlab", "core", "settings.py") is not None
+    assert package_file("no_such_package_anywhere", "x") is None
+    with pytest.raises(ValueError, match="pip install some-dist"):
+        require_file("no_such_package_anywhere", "x", pip_name="some-dist", purpose="This")
