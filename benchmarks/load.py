@@ -17,47 +17,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-OFFLINE = "genlab Fashion-MNIST text-to-image (offline)"
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def start_app() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open("/tmp/genlab-load-app.log", "w")  # noqa: SIM115 (open for the app's whole life)
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("app did not start; see /tmp/genlab-load-app.log")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OFFLINE, ROOT, rss_mb, start_app
 
 
 def digest(paths: list[str]) -> str:
@@ -88,7 +59,7 @@ def main():
     )
     p.add_argument("--repeat", type=int, default=30)
     args = p.parse_args()
-    proc, url = start_app()
+    proc, url, _ = start_app()
     peak = [0.0]
     stop = threading.Event()
 

@@ -85,16 +85,56 @@ class Control:
         )
 
 
-def in_thread(
-    work: Callable[[Callable[[Any], None]], T], ctl: Control, *, patience: float = 3.0
-) -> Generator[Any, None, T]:
-    """Run `work(emit)` in a worker thread and yield what it emits; the generator's return value is work's.
+class _ModelThread:
+    """One persistent thread that runs all model work, started on first use.
 
-    For libraries whose loops take callbacks (diffusers pipelines): the caller's loop stays a generator.
-    Only the newest pending item is yielded (a slow consumer skips stale ones). If a yielded item is not
-    followed by a pull within `patience` seconds (the client left, so Gradio no longer resumes us), or this
-    generator is closed, the request is abandoned and work sees `ctl.halted()` at its next step.
+    PyTorch's OpenMP thread team is fastest for the first thread that uses it; later threads get teams that
+    cost up to 2x on small operations (measured: benchmarks/threads.py). In the app no other thread runs
+    torch, so every request's model work runs here, one job at a time (the app runs one heavy event at once).
     """
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="genlab-model", daemon=True)
+                self.thread.start()
+        self.jobs.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            self.jobs.get()()
+
+    def here(self) -> bool:
+        return threading.current_thread() is self.thread
+
+
+MODEL_THREAD = _ModelThread()
+_local = threading.local()  # .emit: where the job running on this thread sends its items
+
+
+def in_thread(
+    work: Callable[[Callable[[Any], None]], T],
+    ctl: Control,
+    *,
+    patience: float = 3.0,
+    merge: Callable[[Any, Any], Any] | None = None,
+) -> Generator[Any, None, T]:
+    """Run `work(emit)` on the model thread and yield what it emits; the generator's return value is work's.
+
+    For loops that take callbacks (diffusers pipelines), and to keep all model work on one thread. Called
+    from the model thread itself, work runs at once and its items go to that job's consumer. A slow consumer
+    gets the newest pending item (`merge(skipped, newer)` may carry something of the skipped one forward).
+    If a yielded item is not followed by a pull within `patience` seconds (the client left, so Gradio no
+    longer resumes us), or this generator is closed, the request is abandoned: work sees `ctl.halted()`.
+    """
+    outer = getattr(_local, "emit", None)
+    if outer is not None and MODEL_THREAD.here():
+        return work(outer)
     items: queue.Queue = queue.Queue()
     result: dict[str, Any] = {}
     pending_since: list[float | None] = [None]  # set while a yielded item waits for the consumer to pull again
@@ -107,18 +147,21 @@ def in_thread(
                 return
             time.sleep(0.2)
 
-    def target() -> None:
+    def job() -> None:
+        _local.emit = items.put
         try:
             result["value"] = work(items.put)
         except BaseException as e:  # handed to the consumer below
             result["error"] = e
+        finally:
+            _local.emit = None
         result["done"] = True
         items.put(_END)
 
-    threading.Thread(target=target, daemon=True).start()
+    MODEL_THREAD.submit(job)
     threading.Thread(target=watch, daemon=True).start()
     try:
-        while (item := _newest(items)) is not _END:
+        while (item := _newest(items, merge)) is not _END:
             pending_since[0] = time.monotonic()
             yield item
             pending_since[0] = None
@@ -130,14 +173,35 @@ def in_thread(
     return result["value"]
 
 
-def _newest(items: queue.Queue) -> Any:
+def on_model_thread(steps: Iterator[Any], ctl: Control, *, merge: Callable[[Any, Any], Any] | None = None) -> Iterator[Any]:
+    """Drive a technique's run() generator on the model thread; yield its items here (the last in full)."""
+
+    def work(emit):
+        last = None
+        for item in steps:
+            if last is not None:
+                emit(last)
+            last = item
+        return last
+
+    final = yield from in_thread(work, ctl, merge=merge)
+    yield final
+
+
+def model_call(fn: Callable[[], T]) -> T:
+    """fn() run on the model thread (for quick model calls outside a technique's run)."""
+    return drain(in_thread(lambda emit: fn(), Control()))
+
+
+def _newest(items: queue.Queue, merge: Callable[[Any, Any], Any] | None) -> Any:
     """Block for one item, then skip to the newest queued one (the end marker always wins)."""
     item = items.get()
     while item is not _END:
         try:
-            item = items.get_nowait()
+            nxt = items.get_nowait()
         except queue.Empty:
             break
+        item = nxt if merge is None or nxt is _END else merge(item, nxt)
     return item
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from genlab.core.control import Control, StopFlag, drain
+from genlab.core.control import Control, StopFlag, drain, on_model_thread
 from genlab.core.outputs import save_gif, save_pngs
 from genlab.core.recipes import read_recipe
 from genlab.core.steps import Result, Update
@@ -53,6 +53,13 @@ def stop_button() -> tuple[gr.State, gr.Button]:
     btn = gr.Button("Stop", variant="stop")
     btn.click(lambda f: f.set(), inputs=flag, queue=False, api_visibility="private")
     return flag, btn
+
+
+def keep_preview(skipped: Any, newer: Any) -> Any:
+    """When a slow page skips an update, its preview picture is carried to the newer one."""
+    if isinstance(skipped, Update) and isinstance(newer, Update) and newer.preview is None and skipped.preview is not None:
+        newer.preview = skipped.preview
+    return newer
 
 
 def gallery(result: Result, stem: str) -> list[tuple[str, str]]:
@@ -114,7 +121,7 @@ def wire(
         flag = values.pop() if stop is not None else None
         try:
             settings, inputs, ctl = start(tuple(values), flag)
-            for item in technique.run(settings, inputs, ctl):
+            for item in on_model_thread(technique.run(settings, inputs, ctl), ctl, merge=keep_preview):
                 if not isinstance(item, Result):
                     progress((item.done, item.total), desc=item.desc)
                 yield item

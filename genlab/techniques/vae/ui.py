@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from genlab.core.cards import metrics_md
+from genlab.core.control import model_call
 from genlab.techniques import vae
 from genlab.ui.components import ImageInput, controls
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
@@ -17,7 +18,7 @@ MAP_PX = 16 * 28  # the map picture's side
 
 def show_map():
     try:
-        return vae.latent_map()
+        return model_call(vae.latent_map)
     except Exception as e:
         raise as_message(e, "vae:map") from None
 
@@ -27,7 +28,7 @@ def decode_point(evt: gr.SelectData):
     zx = px / MAP_PX * 2 * vae.MAP_RANGE - vae.MAP_RANGE
     zy = vae.MAP_RANGE - py / MAP_PX * 2 * vae.MAP_RANGE
     try:
-        return vae.decode_point(zx, zy), f"z = ({zx:.2f}, {zy:.2f})"
+        return model_call(lambda: vae.decode_point(zx, zy)), f"z = ({zx:.2f}, {zy:.2f})"
     except Exception as e:
         raise as_message(e, "vae:point") from None
 
