@@ -9,12 +9,14 @@ from pathlib import Path
 
 import gradio as gr
 
+from genlab.core.devices import tune_threads
 from genlab.core.memory import tune_malloc
 from genlab.techniques import REGISTRY
 from genlab.ui import about
 from genlab.ui.wiring import HEAVY_LIMIT
 
 MALLOC_TUNED = tune_malloc()  # before any model allocates: large buffers go back to the OS after each request
+THREADS_TUNED = tune_threads()  # before torch loads: idle OpenMP threads spin briefly, then sleep
 
 QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
 MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server

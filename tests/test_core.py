@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from genlab.core import settings as S
-from genlab.core.control import Control, drain, in_thread
+from genlab.core.control import MODEL_THREAD, Control, drain, in_thread, model_call
 from genlab.core.packages import package_file, require_file
 
 
@@ -111,3 +111,9 @@ def test_package_files_are_found_without_importing():
     assert package_file("no_such_package_anywhere", "x") is None
     with pytest.raises(ValueError, match="pip install some-dist"):
         require_file("no_such_package_anywhere", "x", pip_name="some-dist", purpose="This")
+
+
+def test_model_work_runs_on_one_thread_and_returns_its_value():
+    names = {model_call(lambda: threading.current_thread().name) for _ in range(3)}
+    assert names == {"genlab-model"} and MODEL_THREAD.thread.name == "genlab-model"
+    assert model_call(lambda: 41 + 1) == 42

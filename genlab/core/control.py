@@ -88,9 +88,9 @@ class Control:
 class _ModelThread:
     """One persistent thread that runs all model work, started on first use.
 
-    PyTorch's OpenMP thread team is fastest for the first thread that uses it; later threads get teams that
-    cost up to 2x on small operations (measured: benchmarks/threads.py). In the app no other thread runs
-    torch, so every request's model work runs here, one job at a time (the app runs one heavy event at once).
+    PyTorch's OpenMP thread team is fastest for the first thread that uses it; teams of later threads make
+    small operations slower (benchmarks/threads.py measures it). In the app no other thread runs torch, so
+    every request's model work runs here, one job at a time (the app runs one heavy event at once).
     """
 
     def __init__(self) -> None:
@@ -190,7 +190,16 @@ def on_model_thread(steps: Iterator[Any], ctl: Control, *, merge: Callable[[Any,
 
 def model_call(fn: Callable[[], T]) -> T:
     """fn() run on the model thread (for quick model calls outside a technique's run)."""
-    return drain(in_thread(lambda emit: fn(), Control()))
+    return returned(in_thread(lambda emit: fn(), Control()))
+
+
+def returned(steps: Generator[Any, None, T]) -> T:
+    """Run a generator to its end; its return value (not its last item)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
 
 
 def _newest(items: queue.Queue, merge: Callable[[Any, Any], Any] | None) -> Any:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+
+def tune_threads(spincount: int = 10_000) -> bool:
+    """Before torch loads: let idle OpenMP threads spin only briefly (GOMP_SPINCOUNT) before they sleep.
+
+    With the default spin, two threads that share a core with any other busy process spend most of their time
+    spinning against it; a short spin keeps the idle-machine speed. An existing setting wins. True if set.
+    """
+    if "torch" in sys.modules or "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["GOMP_SPINCOUNT"] = str(spincount)
+    return True
 
 
 def device() -> torch.device:
     """CUDA when present (unless GENLAB_DEVICE says otherwise), else CPU."""
+    import torch
+
     wanted = os.environ.get("GENLAB_DEVICE")
     if wanted:
         return torch.device(wanted)
@@ -17,6 +34,8 @@ def device() -> torch.device:
 
 def dtype(dev: torch.device | None = None) -> torch.dtype:
     """Half precision on CUDA (bf16 where supported), float32 on CPU (bf16 is slow on CPU)."""
+    import torch
+
     dev = dev or device()
     if dev.type != "cuda":
         return torch.float32
@@ -25,4 +44,6 @@ def dtype(dev: torch.device | None = None) -> torch.dtype:
 
 def cpu_generator(seed: int) -> torch.Generator:
     """A CPU generator: the same seed gives the same noise on every device."""
+    import torch
+
     return torch.Generator("cpu").manual_seed(int(seed))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +25,7 @@ log = logging.getLogger("genlab")
 
 HEAVY = "genlab-heavy"  # concurrency_id shared by every event that runs a model
 HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
+LIVE_EVERY = 0.25  # seconds between live updates sent to the page (the progress bar moves at every step)
 
 
 def as_message(e: Exception, where: str) -> gr.Error:
@@ -100,7 +102,8 @@ def wire(
 
     components: name -> component, in the API's positional order; names that are Settings fields become
     settings, the others are the run's inputs (images). render maps the Result to the outputs; live maps an
-    Update to them (for streaming). The API parameters are named after the components.
+    Update to them, or to None when it has nothing new to show (the progress bar moves anyway). The API
+    parameters are named after the components.
     """
     names = list(components)
     field_names = set(technique.Settings.specs())
@@ -129,8 +132,13 @@ def wire(
             raise as_message(e, where) from None
 
     def stream(*args):
+        last = 0.0
         for item in items(*args):
-            yield render(item) if isinstance(item, Result) else live(item)
+            if isinstance(item, Result):
+                yield render(item)
+            elif time.monotonic() - last >= LIVE_EVERY and (shown := live(item)) is not None:
+                last = time.monotonic()  # live() says None when nothing new is worth sending to the page
+                yield shown
 
     def call(*args):
         result = drain(items(*args))

@@ -24,10 +24,11 @@ FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "scheduler"
 
 
 def _live(u):
+    """A new x_t frame and the schedule's "now" line when the step recorded one; else nothing to send."""
     traj = u.data.get("trajectory")
-    fresh = traj is not None and traj.steps and traj.steps[-1] == u.done - 1
-    strip = frames_strip(traj.xt, traj.offline) if fresh else gr.update()
-    plot = schedule_frame(traj, traj.timesteps[-1]) if fresh else gr.update()
+    if traj is None or not traj.steps or traj.steps[-1] != u.done - 1:
+        return None
+    strip, plot = frames_strip(traj.xt, traj.offline), schedule_frame(traj, traj.timesteps[-1])
     return gr.update(), strip, gr.update(), gr.update(), plot, f"step **{u.done} / {u.total}**"
 
 
