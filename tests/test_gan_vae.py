@@ -305,3 +305,12 @@ def test_animal_mnist_loads_through_the_arrays_only_unpickler():
     x, y = data.animal_mnist()
     assert x.shape == (10000, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
     assert sorted(y.unique().tolist()) == list(range(10))
+
+
+def test_the_latent_map_is_drawn_on_the_model_thread():
+    from genlab.core.control import model_call
+
+    picture, legend = model_call(vae_technique.latent_map)
+    assert picture.size == (16 * 28, 16 * 28) and "Trouser" in legend and "vae2d" in legend
+    point = model_call(lambda: vae_technique.decode_point(0.5, -1.0))
+    assert point.size == (196, 196)

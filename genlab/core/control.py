@@ -173,7 +173,9 @@ def in_thread(
     return result["value"]
 
 
-def on_model_thread(steps: Iterator[Any], ctl: Control, *, merge: Callable[[Any, Any], Any] | None = None) -> Iterator[Any]:
+def on_model_thread(
+    steps: Iterator[Any], ctl: Control, *, merge: Callable[[Any, Any], Any] | None = None
+) -> Iterator[Any]:
     """Drive a technique's run() generator on the model thread; yield its items here (the last in full)."""
 
     def work(emit):

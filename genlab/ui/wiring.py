@@ -59,7 +59,12 @@ def stop_button() -> tuple[gr.State, gr.Button]:
 
 def keep_preview(skipped: Any, newer: Any) -> Any:
     """When a slow page skips an update, its preview picture is carried to the newer one."""
-    if isinstance(skipped, Update) and isinstance(newer, Update) and newer.preview is None and skipped.preview is not None:
+    if (
+        isinstance(skipped, Update)
+        and isinstance(newer, Update)
+        and newer.preview is None
+        and skipped.preview is not None
+    ):
         newer.preview = skipped.preview
     return newer
 

@@ -25,7 +25,9 @@ class Settings(S.Settings):
     style_weight: float = S.number(0.5, 0.0, 1e9, label="Style weight β")
     tv_weight: float = S.number(1e-3, 0.0, 1e9, label="TV weight")
     optimizer: str = S.choice(
-        "lbfgs", OPTIMIZERS, label="Optimiser (lbfgs-wolfe: the textbook's line search, several evaluations per iteration)"
+        "lbfgs",
+        OPTIMIZERS,
+        label="Optimiser (lbfgs-wolfe: the textbook's line search, several evaluations per iteration)",
     )
     init: str = S.choice("content", ("content", "noise"), label="Start from")
     preserve_colors: bool = S.toggle(False, label="Preserve content colours (luminance-only transfer)")
