@@ -26,6 +26,7 @@ log = logging.getLogger("genlab")
 HEAVY = "genlab-heavy"  # concurrency_id shared by every event that runs a model
 HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
 LIVE_EVERY = 0.25  # seconds between live updates sent to the page (the progress bar moves at every step)
+KEEP_IN_TOUCH = 1.0  # seconds at most between yields to Gradio, which acts on a cancel only when we yield
 
 
 def as_message(e: Exception, where: str) -> gr.Error:
@@ -137,12 +138,17 @@ def wire(
             raise as_message(e, where) from None
 
     def stream(*args):
-        last = 0.0
+        last, idle = 0.0, tuple(gr.update() for _ in outputs)
         for item in items(*args):
             if isinstance(item, Result):
                 yield render(item)
-            elif time.monotonic() - last >= LIVE_EVERY and (shown := live(item)) is not None:
-                last = time.monotonic()  # live() says None when nothing new is worth sending to the page
+                continue
+            now = time.monotonic()
+            shown = live(item) if now - last >= LIVE_EVERY else None  # None: nothing new worth sending
+            if shown is None and now - last >= KEEP_IN_TOUCH:
+                shown = idle  # an empty update: lets Gradio notice a cancel or a closed page between steps
+            if shown is not None:
+                last = now
                 yield shown
 
     def call(*args):
