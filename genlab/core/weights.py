@@ -68,7 +68,7 @@ class Resolved:
     """A weight file that exists, and how it was found."""
 
     path: Path  # the local file (never shown to users: labels name the source, not the server's paths)
-    source: str  # which source answered, e.g. "repo-shipped weights/gan.safetensors"
+    source: str  # which source answered, e.g. "repo-shipped weights/dcgan.safetensors"
     sha256: str = field(default="")  # first 12 hex digits of the file's SHA-256
 
     def label(self) -> str:
@@ -222,10 +222,6 @@ class Lazy(Generic[T]):
                     self._value = self._build()
                     self._done = True
         return self._value  # type: ignore[return-value]
-
-    @property
-    def loaded(self) -> bool:
-        return self._done
 
 
 _HUB_REACHABLE = Lazy(_probe_hub)

@@ -191,6 +191,10 @@ def restore_updates(
     params = dict(recipe["params"])
     if actions and params.get("action") not in actions:
         raise gr.Error(f"That PNG was made by this tab's {params.get('action')} action.", print_exception=False)
+    try:
+        params = technique.Settings.parse(params).params()  # a recipe is checked like any other input
+    except ValueError as e:
+        raise as_message(e, f"{technique.NAME}:restore") from None
     gr.Info(f"Settings restored from {Path(path).name}.")
     return [gr.update(value=params[n]) if n in params else gr.update() for n in names]
 

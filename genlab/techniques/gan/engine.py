@@ -18,10 +18,14 @@ def _class_index(name: str, seed: int) -> int:
 
 
 def run(s: Settings, ctl: Control):
+    n = s.count if s.action == "sample" else s.frames
+    ctl.charge(28 * 28 * n, f"{n} pictures of 28x28 px", "Ask for fewer pictures.")
     g, label = MODELS.get("default")
     t = s.truncation or None
+    yield Update(0, 1, "sampling" if s.action == "sample" else "walking")
+    if ctl.halted():  # one step: nothing is drawn after a Stop
+        raise ValueError("Stopped before the GAN drew anything.")
     if s.action == "sample":
-        yield Update(0, 1, "sampling")
         seeds = list(range(s.seed, s.seed + s.count))
         y = torch.tensor([_class_index(s.class_name, k) for k in seeds])
         with torch.no_grad():
@@ -30,7 +34,6 @@ def run(s: Settings, ctl: Control):
         captions = [f"seed {k} · {FASHION_CLASSES[int(c)]}" for k, c in zip(seeds, y)]
         yield Result([enlarge(im) for im in to_pictures(x)], recipes, f"**Weights:** {label}", captions)
         return
-    yield Update(0, 1, "walking")
     ya, yb = _class_index(s.class_name, s.seed), _class_index(s.class_b, s.seed_b)
     z = latents([s.seed, s.seed_b], g.cfg.z_dim, truncation=t)
     steps = torch.linspace(0, 1, s.frames)

@@ -24,7 +24,7 @@ def build() -> None:
         sample_c = controls(S, ["seed", "count", "class_name", "truncation"], class_name={"widget": "dropdown"})
     go = gr.Button("Sample", variant="primary")
     images = gr.Gallery(label="Samples", columns=8, height=330, object_fit="contain")
-    info = gr.Markdown("Weights load on first use from `weights/dcgan.safetensors`.")
+    info = gr.Markdown("The weights load on first use; the line here then names them.")
     wire(go.click, gan, "sample", sample_c, [images, info], gallery_and_info("gan"), api_name="gan_sample")
     recipe_drop(gan, sample_c, actions=("sample",))
     with gr.Accordion("Interpolate between two seeds or classes", open=True):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from genlab.core.control import Control
+from genlab.core.control import Control, returned
 from genlab.core.devices import cpu_generator, device
 from genlab.core.images import resize_long_side, to_picture, to_tensor
 from genlab.core.steps import Update
@@ -202,9 +202,4 @@ def optimise(
     net: VGGFeatures, content: Image.Image, styles: list[Image.Image], s: Settings, ctl: Control | None = None
 ):
     """stylise() run to its end: (final picture, loss history). For scripts and benchmarks."""
-    steps = stylise(net, content, styles, s, ctl or Control(seconds=float("inf"), budget=float("inf")))
-    while True:
-        try:
-            next(steps)
-        except StopIteration as end:
-            return end.value
+    return returned(stylise(net, content, styles, s, ctl or Control(seconds=float("inf"), budget=float("inf"))))

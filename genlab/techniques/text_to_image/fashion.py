@@ -69,7 +69,7 @@ class FashionText2ImagePipeline(DiffusionPipeline):
         """[B,384]; the empty string maps to the unconditional (zero) embedding used in training; with a
         prior, other prompts are projected onto the training captions (CaptionPrior.project)."""
         if self.text_encoder is None:
-            raise ValueError("This pipeline needs a text_encoder (genlab.text2image.SentenceEncoder).")
+            raise ValueError("This pipeline needs a text_encoder (genlab.models.text_encoder.SentenceEncoder).")
         emb = torch.zeros(len(prompts), EMBED_DIM)
         idx = [i for i, p in enumerate(prompts) if p.strip()]
         if idx:
@@ -131,7 +131,7 @@ def load_pipeline(path: str | None = None) -> FashionText2ImagePipeline:
     """The shipped (or given) pipeline on CPU in float32, with the MiniLM encoder attached."""
     path = path or os.environ.get(ENV_VAR) or os.environ.get(LEGACY_ENV_VAR) or str(SHIPPED)
     if not (Path(path) / "model_index.json").is_file():
-        raise ValueError(f"No text-to-image pipeline at {path} (expected model_index.json there).")
+        raise ValueError(f"No text-to-image pipeline in {Path(path).name} (expected model_index.json there).")
     pipe = FashionText2ImagePipeline.from_pretrained(path, text_encoder=ENCODER.get(), use_safetensors=True)
     if (Path(path) / PRIOR_FILE).is_file():
         pipe.prior = CaptionPrior.load(Path(path) / PRIOR_FILE)

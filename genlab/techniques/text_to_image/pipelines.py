@@ -204,10 +204,9 @@ def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Im
             output_type="pt",
             callback_on_step_end=callback,
         )
+        generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
         if s.offline:
-            generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
             return pipe(s.prompt, negative_prompt=s.negative_prompt, generator=generators, **common).images
-        generators = [torch.Generator(device="cpu").manual_seed(s.seed + i) for i in range(s.batch)]
         return pipe(
             prompt=s.prompt,
             negative_prompt=s.negative_prompt or None,

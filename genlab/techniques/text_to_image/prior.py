@@ -69,7 +69,7 @@ class CaptionPrior:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
             if "texts" not in meta or "temperature" not in meta:
-                raise ValueError(f"{path} is not a genlab caption prior (no texts/temperature metadata).")
+                raise ValueError(f"{Path(path).name} is not a genlab caption prior (no texts/temperature metadata).")
             return cls(
                 f.get_tensor("emb"), f.get_tensor("labels"), json.loads(meta["texts"]), float(meta["temperature"])
             )
@@ -92,7 +92,7 @@ def fit_temperature(emb: torch.Tensor, labels: torch.Tensor, sources: list[str])
 def build_prior(
     encoder: torch.nn.Module, *, emb: torch.Tensor | None = None
 ) -> tuple[CaptionPrior, dict[float, float]]:
-    """The prior over genlab.captions' training captions (emb: their embeddings [N,384] in caption_sources()
+    """The prior over genlab.techniques.text_to_image.captions' training captions (emb: their embeddings [N,384] in caption_sources()
     order when already computed), its temperature fitted leave-one-source-out."""
     from genlab.techniques.text_to_image.captions import caption_sources
 

@@ -48,7 +48,11 @@ def input_picture(src) -> Image.Image:
 
 
 def run(s: Settings, inputs: dict, ctl: Control):
+    n = {"sample": s.count, "reconstruct": 1, "interpolate": s.frames}[s.action]
+    ctl.charge(28 * 28 * n, f"{n} pictures of 28x28 px", "Ask for fewer pictures.")
     yield Update(0, 1, s.action)
+    if ctl.halted():  # one step: nothing is drawn after a Stop
+        raise ValueError("Stopped before the VAE drew anything.")
     if s.action == "sample":
         yield _sample(s)
     elif s.action == "reconstruct":

@@ -46,7 +46,7 @@ def build() -> None:
             sample_c = controls(S, ["seed", "count", "temperature"])
         go = gr.Button("Sample", variant="primary")
         images = gr.Gallery(label="Prior samples", columns=8, height=330, object_fit="contain")
-        info = gr.Markdown("Weights load on first use from `weights/vae.safetensors`.")
+        info = gr.Markdown("The weights load on first use; the line here then names them.")
         wire(go.click, vae, "sample", sample_c, [images, info], gallery_and_info("vae"), api_name="vae_sample")
         recipe_drop(vae, sample_c, actions=("sample",))
     with gr.Tab("Reconstruct"):
