@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-from pathlib import Path
 
 import gradio as gr
 
@@ -13,6 +12,7 @@ from genlab.core.devices import tune_threads
 from genlab.core.memory import tune_malloc
 from genlab.techniques import REGISTRY
 from genlab.ui import about
+from genlab.ui.components import EXAMPLES  # the only folder served besides outputs and uploads
 from genlab.ui.wiring import HEAVY_LIMIT
 
 MALLOC_TUNED = tune_malloc()  # before any model allocates: large buffers go back to the OS after each request
@@ -20,7 +20,6 @@ THREADS_TUNED = tune_threads()  # before torch loads: idle OpenMP threads spin b
 
 QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
 MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server
-EXAMPLES = Path(__file__).resolve().parent / "examples"  # the only folder served besides outputs and uploads
 
 
 def build_app() -> gr.Blocks:

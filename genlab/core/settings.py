@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SEED_MAX = 2**63 - 1 - 64  # image i of a batch of up to 64 uses seed + i, which must stay a valid 63-bit seed
+MAX_BATCH = 64  # pictures one request may ask for
+SEED_MAX = 2**63 - 1 - MAX_BATCH  # image i of a batch uses seed + i, which must stay a valid 63-bit seed
 
 
 @dataclass(frozen=True)

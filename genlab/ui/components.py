@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from genlab.core.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # example pictures (with SOURCES.md), served on purpose
 
 
 class ImageInput(gr.Image):

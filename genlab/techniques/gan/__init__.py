@@ -16,13 +16,13 @@ CLASS_CHOICES = ("any", *FASHION_CLASSES)
 class Settings(S.Settings):
     action: str = S.choice("sample", ("sample", "interpolate"), label="Action")
     seed: int = S.seed("Seed (image i uses seed + i)")
-    count: int = S.integer(16, 1, 64, label="Count")
+    count: int = S.integer(16, 1, S.MAX_BATCH, label="Count")
     class_name: str = S.choice("any", CLASS_CHOICES, label="Class")
     truncation: float = S.number(0.0, 0.0, 4.0, step=0.1, label="Truncation (0 = off; small = typical, less varied)")
     seed_b: int = S.seed("Seed B")
     class_b: str = S.choice("any", CLASS_CHOICES, label="Class B")
     path: str = S.choice("slerp", ("slerp", "lerp"), label="Path")
-    frames: int = S.integer(10, 2, 64, label="Frames")
+    frames: int = S.integer(10, 2, S.MAX_BATCH, label="Frames")
 
     def check(self) -> None:
         if 0 < self.truncation < 0.1:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
 from genlab.core.outputs import save_pngs
 from genlab.techniques import style_transfer as st
-from genlab.ui.components import ImageInput, controls
+from genlab.ui.components import EXAMPLES, ImageInput, controls
 from genlab.ui.wiring import image_and_info, recipe_drop, stop_button, wire
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PAIRS = [
     ("content/chelsea.jpg", "styles/hokusai_great_wave.jpg"),
     ("content/astronaut.jpg", "styles/munch_the_scream.jpg"),

@@ -47,7 +47,7 @@ class Settings(S.Settings):
     scheduler: str = S.choice("DPM-Solver++", SCHEDULERS, label="Scheduler")
     seed: int = S.seed("Seed (image i uses seed + i)")
     size: int = S.integer(512, 256, 1024, step=64, label="Size (hub models; offline is 28×28)")
-    batch: int = S.integer(8, 1, 64, label="Images")
+    batch: int = S.integer(8, 1, S.MAX_BATCH, label="Images")
     trajectory: int = S.integer(8, 2, 32, label="Trajectory frames")
 
     @property

@@ -15,9 +15,9 @@ MAP_RANGE = 3.0  # the 2-D map covers [-MAP_RANGE, MAP_RANGE]^2 of the latent pl
 class Settings(S.Settings):
     action: str = S.choice("sample", ("sample", "reconstruct", "interpolate"), label="Action")
     seed: int = S.seed("Seed (image i uses seed + i)")
-    count: int = S.integer(16, 1, 64, label="Count")
+    count: int = S.integer(16, 1, S.MAX_BATCH, label="Count")
     temperature: float = S.number(1.0, 0.0, 3.0, step=0.05, label="Temperature (std of z)")
-    frames: int = S.integer(10, 2, 64, label="Frames")
+    frames: int = S.integer(10, 2, S.MAX_BATCH, label="Frames")
 
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):

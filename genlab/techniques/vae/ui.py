@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from genlab.core.cards import metrics_md
 from genlab.core.control import model_call
 from genlab.techniques import vae
-from genlab.ui.components import ImageInput, controls
+from genlab.ui.components import EXAMPLES, ImageInput, controls
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "fashion"
 MAP_PX = 16 * 28  # the map picture's side
 
 
@@ -40,7 +37,7 @@ def build() -> None:
         "image to a Gaussian over a 16-d latent space, a decoder maps latents back to images, and a KL term keeps "
         "the latents close to N(0, I) so that *any* point decodes to something plausible."
     )
-    examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
+    examples = sorted(str(p) for p in (EXAMPLES / "fashion").glob("*.png"))
     with gr.Tab("Sample"):
         with gr.Row():
             sample_c = controls(S, ["seed", "count", "temperature"])
