@@ -17,7 +17,7 @@ PAIRS = [
     ("content/coffee.jpg", "styles/kandinsky_composition_viii.jpg"),
     ("content/grace_hopper.jpg", "styles/hiroshige_benzaiten_shrine_snow.jpg"),
 ]
-CURVES = ("content", "style", "tv", "total")
+CURVES = {"content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c", "total": "#111111"}  # loss -> colour
 
 
 def loss_frame(history: list[dict]) -> pd.DataFrame:
@@ -83,10 +83,11 @@ def build() -> None:
         x="iteration",
         y="share of its peak",
         color="loss",
+        color_map=CURVES,
         y_lim=[0, 1],
-        height=260,
         title="Losses, each as a share of its largest value",
         label="Loss curves",
+        show_label=False,
     )
     order = [
         "size",

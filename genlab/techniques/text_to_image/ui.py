@@ -77,10 +77,11 @@ def build() -> None:
             x="timestep t",
             y="value",
             color="curve",
-            height=260,
+            color_map={"signal √ᾱ_t": "#1f77b4", "noise √(1-ᾱ_t)": "#d62728", "now": "#111111"},
             y_lim=[0, 1],
             title="Noise schedule (sampling runs right to left)",
             label="Noise schedule",
+            show_label=False,
         )
     grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
     inputs = {k: c[k] for k in FIELDS}
