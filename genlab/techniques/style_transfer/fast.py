@@ -9,7 +9,7 @@ from PIL import Image
 
 from genlab.core.images import resize_long_side
 from genlab.core.packages import require_file
-from genlab.core.weights import Lazy, file_sha256
+from genlab.core.weights import LazyMap, file_sha256
 
 FAST_SIZE = 384  # the transform network's fixed input
 STYLE_SIZE = 256  # the style prediction network's fixed input
@@ -30,7 +30,7 @@ def _sessions() -> dict[str, object]:
     return out
 
 
-SESSIONS = Lazy(_sessions)
+MODELS = LazyMap(lambda key: _sessions())  # "default": the two ONNX sessions and their label
 
 
 def _style_vector(sessions, im: Image.Image) -> np.ndarray:
@@ -47,7 +47,7 @@ def fast_stylise(
     content: Image.Image, style: Image.Image, *, strength: float = 1.0, size: int = 512
 ) -> tuple[Image.Image, str]:
     """(picture, weights label): style vector blend s*v_style + (1-s)*v_content, transform at 384 px, resize to size."""
-    sessions = SESSIONS.get()
+    sessions = MODELS.get("default")
     target = resize_long_side(content, size).size
     vec = _style_vector(sessions, style)
     if strength < 1.0:

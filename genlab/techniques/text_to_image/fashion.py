@@ -16,12 +16,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel
 from diffusers.utils.torch_utils import randn_tensor
-from PIL import Image
 
+from genlab.core.images import to_pictures
 from genlab.core.weights import REPO_WEIGHTS
 from genlab.models.text_encoder import EMBED_DIM, ENCODER
 from genlab.techniques.text_to_image import DEFAULT_GUIDANCE
@@ -119,7 +118,7 @@ class FashionText2ImagePipeline(DiffusionPipeline):
                 latents = out.get("latents", latents)
         images = (latents.float() / 2 + 0.5).clamp(0, 1)  # [B,1,28,28]
         if output_type == "pil":
-            images = [Image.fromarray((im[0].cpu().numpy() * 255).round().astype(np.uint8)) for im in images]
+            images = to_pictures(images)
         return ImagePipelineOutput(images=images)
 
     def interrupt(self) -> None:

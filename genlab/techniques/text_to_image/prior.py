@@ -66,6 +66,9 @@ class CaptionPrior:
 
         from safetensors import safe_open
 
+        from genlab.core.weights import check_safetensors
+
+        check_safetensors(Path(path))  # refuses pickles and truncated files before any parser sees them
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
             if "texts" not in meta or "temperature" not in meta:

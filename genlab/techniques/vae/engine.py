@@ -15,11 +15,10 @@ from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import REPO_WEIGHTS, load_safetensors
 from genlab.datasets import FASHION_CLASSES
-from genlab.techniques.vae import MAP_RANGE, NAME, Settings
+from genlab.techniques.vae import MAP_CELL as CELL
+from genlab.techniques.vae import MAP_CELLS, MAP_RANGE, NAME, Settings
 from genlab.techniques.vae.model import MODELS, decode, prior_latents, to_fashion
 
-MAP_CELLS = 16  # decoded images per side of the map
-CELL = 28  # px per decoded image
 PALETTE = [
     (31, 119, 180),
     (255, 127, 14),

@@ -10,8 +10,6 @@ from genlab.techniques import vae
 from genlab.ui.components import EXAMPLES, ImageInput, controls
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
 
-MAP_PX = 16 * 28  # the map picture's side
-
 
 def show_map():
     try:
@@ -22,8 +20,8 @@ def show_map():
 
 def decode_point(evt: gr.SelectData):
     px, py = evt.index
-    zx = px / MAP_PX * 2 * vae.MAP_RANGE - vae.MAP_RANGE
-    zy = vae.MAP_RANGE - py / MAP_PX * 2 * vae.MAP_RANGE
+    zx = px / vae.MAP_PX * 2 * vae.MAP_RANGE - vae.MAP_RANGE
+    zy = vae.MAP_RANGE - py / vae.MAP_PX * 2 * vae.MAP_RANGE
     try:
         return model_call(lambda: vae.decode_point(zx, zy)), f"z = ({zx:.2f}, {zy:.2f})"
     except Exception as e:
@@ -100,7 +98,12 @@ def build() -> None:
         )
         show = gr.Button("Show the map", variant="primary")
         with gr.Row():
-            map_img = gr.Image(label="Latent plane [-3, 3]²", type="pil", interactive=False, height=460)
+            map_img = gr.Image(
+                label=f"Latent plane [-{vae.MAP_RANGE:g}, {vae.MAP_RANGE:g}]²",
+                type="pil",
+                interactive=False,
+                height=460,
+            )
             with gr.Column():
                 point = gr.Image(label="Decoded point", type="pil", interactive=False, height=220)
                 point_info = gr.Markdown()
