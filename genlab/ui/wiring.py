@@ -91,6 +91,78 @@ def strip_and_gif(stem: str) -> Callable[[Result], tuple]:
     return lambda r: (save_pngs(r.images[:1], r.recipes[:1], stem)[0], save_gif(r.data["frames"], r.recipes[0]))
 
 
+class Endpoint:
+    """One event's function: settings parsed from the controls, technique.run on the model thread with one
+    request Control, progress reported, live updates throttled, errors as short messages."""
+
+    def __init__(self, technique: ModuleType, action: str | None, names: list[str], n_outputs: int, render, live, stop):
+        self.technique, self.names, self.render, self.live, self.stop = technique, names, render, live, stop
+        self.fields = set(technique.Settings.specs())
+        self.fixed = {"action": action} if action else {}
+        self.idle = tuple(gr.update() for _ in range(n_outputs))  # an update that changes nothing
+        self.where = f"{technique.NAME}:{action}"
+
+    def items(self, *args):
+        """technique.run's items, with progress reported; errors become short messages."""
+        *values, progress = args
+        flag = values.pop() if self.stop is not None else None
+        try:
+            given = dict(zip(self.names, values))
+            settings = self.technique.Settings.parse(
+                {**self.fixed, **{k: v for k, v in given.items() if k in self.fields}}
+            )
+            inputs = {k: v for k, v in given.items() if k not in self.fields}
+            if flag is not None:
+                flag.clear()
+            ctl = Control(flag)
+            for item in on_model_thread(self.technique.run(settings, inputs, ctl), ctl, merge=keep_preview):
+                if not isinstance(item, Result):
+                    progress((item.done, item.total), desc=item.desc)
+                yield item
+        except Exception as e:
+            raise as_message(e, self.where) from None
+
+    def stream(self, *args):
+        last = 0.0
+        for item in self.items(*args):
+            if isinstance(item, Result):
+                yield self.render(item)
+                continue
+            now = time.monotonic()
+            shown = self.live(item) if now - last >= LIVE_EVERY else None  # None: nothing new worth sending
+            if shown is None and now - last >= KEEP_IN_TOUCH:
+                shown = self.idle  # lets Gradio notice a cancel or a closed page between steps
+            if shown is not None:
+                last = now
+                yield shown
+
+    def call(self, *args):
+        result = drain(self.items(*args))
+        try:
+            return self.render(result)
+        except Exception as e:
+            raise as_message(e, self.where) from None
+
+    def function(self, name: str, doc: str) -> Callable:
+        """A plain function Gradio can inspect: a generator when live, its API parameters named after the controls."""
+        if self.live is not None:
+
+            def fn(*args):
+                yield from self.stream(*args)
+        else:
+
+            def fn(*args):
+                return self.call(*args)
+
+        params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in self.names]
+        if self.stop is not None:
+            params.append(inspect.Parameter("stop_flag", inspect.Parameter.POSITIONAL_OR_KEYWORD))
+        params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+        fn.__signature__ = inspect.Signature(params)
+        fn.__name__, fn.__doc__ = name, doc
+        return fn
+
+
 def wire(
     event: Callable,
     technique: ModuleType,
@@ -99,75 +171,20 @@ def wire(
     outputs: list[Any],
     render: Callable[[Result], tuple],
     *,
-    live: Callable[[Update], tuple] | None = None,
+    live: Callable[[Update], tuple | None] | None = None,
     stop: gr.State | None = None,
     api_name: str | None = None,
-    fixed: dict[str, Any] | None = None,
 ) -> None:
     """Connect `event` (e.g. button.click) to technique.run.
 
     components: name -> component, in the API's positional order; names that are Settings fields become
     settings, the others are the run's inputs (images). render maps the Result to the outputs; live maps an
-    Update to them, or to None when it has nothing new to show (the progress bar moves anyway). The API
-    parameters are named after the components.
+    Update to them, or to None when it has nothing new to show (the progress bar moves anyway).
     """
-    names = list(components)
-    field_names = set(technique.Settings.specs())
-    fixed = {**(fixed or {}), **({"action": action} if action else {})}
-    where = f"/{api_name}" if api_name else f"{technique.NAME}:{action}"
-
-    def start(values: tuple, flag: StopFlag | None) -> tuple[Any, dict, Control]:
-        given = dict(zip(names, values))
-        settings = technique.Settings.parse({**fixed, **{k: v for k, v in given.items() if k in field_names}})
-        inputs = {k: v for k, v in given.items() if k not in field_names}
-        if flag is not None:
-            flag.clear()
-        return settings, inputs, Control(flag)
-
-    def items(*args):
-        """technique.run's items, with progress reported; errors become short messages."""
-        *values, progress = args
-        flag = values.pop() if stop is not None else None
-        try:
-            settings, inputs, ctl = start(tuple(values), flag)
-            for item in on_model_thread(technique.run(settings, inputs, ctl), ctl, merge=keep_preview):
-                if not isinstance(item, Result):
-                    progress((item.done, item.total), desc=item.desc)
-                yield item
-        except Exception as e:
-            raise as_message(e, where) from None
-
-    def stream(*args):
-        last, idle = 0.0, tuple(gr.update() for _ in outputs)
-        for item in items(*args):
-            if isinstance(item, Result):
-                yield render(item)
-                continue
-            now = time.monotonic()
-            shown = live(item) if now - last >= LIVE_EVERY else None  # None: nothing new worth sending
-            if shown is None and now - last >= KEEP_IN_TOUCH:
-                shown = idle  # an empty update: lets Gradio notice a cancel or a closed page between steps
-            if shown is not None:
-                last = now
-                yield shown
-
-    def call(*args):
-        result = drain(items(*args))
-        try:
-            return render(result)
-        except Exception as e:
-            raise as_message(e, where) from None
-
-    fn = stream if live is not None else call
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-    if stop is not None:
-        params.append(inspect.Parameter("stop_flag", inspect.Parameter.POSITIONAL_OR_KEYWORD))
-    params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
-    fn.__signature__ = inspect.Signature(params)  # the API's parameter names
-    fn.__name__ = api_name or f"{technique.NAME}_{action}"
-    fn.__doc__ = (technique.run.__doc__ or "").strip().split("\n")[0]
+    endpoint = Endpoint(technique, action, list(components), len(outputs), render, live, stop)
+    doc = (technique.run.__doc__ or "").strip().split("\n")[0]
     event(
-        fn,
+        endpoint.function(api_name or f"{technique.NAME}_{action}", doc),
         inputs=[*components.values(), *([stop] if stop is not None else [])],
         outputs=outputs,
         api_name=api_name,
