@@ -196,3 +196,19 @@ def tiny_sd(clip_dir: Path, out: Path, *, nan: bool = False) -> str:
 def pixels(images) -> np.ndarray:
     """Pictures -> float array [N,H,W(,C)] in 0-255."""
     return np.stack([np.asarray(im, dtype=np.float32) for im in images])
+
+
+def pinned(values: str) -> np.ndarray:
+    """A pinned output slice written as space-separated numbers (0-255)."""
+    return np.array(values.split(), dtype=float)
+
+
+def descend(loss, parameters, *, steps: int, lr: float) -> tuple[float, float]:
+    """(loss before, loss after) `steps` Adam steps on loss() over parameters."""
+    opt = torch.optim.Adam(parameters, lr)
+    before = loss().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    return before, loss().item()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from support import EXAMPLES, digits, fixed_models, pixels, tiny_gan, tiny_vae
+from support import EXAMPLES, descend, digits, fixed_models, pinned, pixels, tiny_gan, tiny_vae
 
 from genlab import datasets as data
 from genlab.core.control import drain
@@ -37,85 +37,11 @@ def test_vae_sample_pinned_slice(monkeypatch):
     assert np.abs(got - VAE_SLICE).max() <= 1, got.tolist()
 
 
-GAN_SLICE = np.array(
-    [
-        130,
-        130,
-        128,
-        135,
-        128,
-        131,
-        127,
-        127,
-        128,
-        130,
-        125,
-        129,
-        130,
-        129,
-        132,
-        136,
-        134,
-        130,
-        133,
-        126,
-        125,
-        127,
-        128,
-        134,
-        126,
-        132,
-        129,
-        135,
-        129,
-        128,
-        124,
-        133,
-        125,
-        130,
-        127,
-        132,
-    ]
+GAN_SLICE = pinned(
+    "130 130 128 135 128 131 127 127 128 130 125 129 130 129 132 136 134 130 133 126 125 127 128 134 126 132 129 135 129 128 124 133 125 130 127 132"
 )
-VAE_SLICE = np.array(
-    [
-        114,
-        115,
-        116,
-        114,
-        114,
-        114,
-        115,
-        116,
-        115,
-        115,
-        114,
-        116,
-        116,
-        114,
-        115,
-        114,
-        116,
-        113,
-        116,
-        116,
-        115,
-        115,
-        117,
-        115,
-        115,
-        114,
-        116,
-        115,
-        114,
-        115,
-        114,
-        114,
-        115,
-        116,
-        116,
-        116,
-    ]
+VAE_SLICE = pinned(
+    "114 115 116 114 114 114 115 116 115 115 114 116 116 114 115 114 116 113 116 116 115 115 117 115 115 114 116 115 114 115 114 114 115 116 116 116"
 )
 
 
@@ -148,20 +74,14 @@ def test_gan_discriminator_step_lowers_its_loss():
     x, y = digits(64)
     cfg = gan.GANConfig(z_dim=8, width=8)
     G, D = gan.Generator(cfg), gan.Discriminator(cfg)
-    opt = torch.optim.Adam(D.parameters(), 2e-3)
     z = torch.randn(64, 8)
     fake = G(z, G.embed(y)).detach()
 
     def d_loss():
         return torch.nn.functional.softplus(-D(x * 2 - 1, y)).mean() + torch.nn.functional.softplus(D(fake, y)).mean()
 
-    before = d_loss().item()
-    for _ in range(5):
-        opt.zero_grad()
-        loss = d_loss()
-        loss.backward()
-        opt.step()
-    assert d_loss().item() < before
+    before, after = descend(d_loss, D.parameters(), steps=5, lr=2e-3)
+    assert after < before
 
 
 def test_train_cli_checkpoint_round_trip_is_exact(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import EXAMPLES, fixed_models, photo, photo_file, pixels, tiny_vgg
+from support import EXAMPLES, fixed_models, photo, photo_file, pinned, pixels, tiny_vgg
 
 from genlab.core.control import Control, drain
 from genlab.core.images import to_tensor
@@ -47,9 +47,7 @@ def test_gatys_pinned_slice(monkeypatch, tmp_path):
     assert np.abs(got - GATYS_SLICE).max() <= 1, got.astype(int).tolist()
 
 
-GATYS_SLICE = np.array(
-    [48, 39, 48, 103, 22, 131, 116, 233, 131, 65, 132, 210, 232, 26, 169, 148, 207, 162, 48, 6, 35, 148, 157, 29, 195]
-)
+GATYS_SLICE = pinned("48 39 48 103 22 131 116 233 131 65 132 210 232 26 169 148 207 162 48 6 35 148 157 29 195")
 
 
 def test_stop_ends_within_one_step_and_keeps_the_picture():

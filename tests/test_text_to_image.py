@@ -5,7 +5,16 @@ import threading
 import numpy as np
 import pytest
 import torch
-from support import HashEncoder, build_clip_tokenizer_files, fixed_models, pixels, tiny_fashion_pipeline, tiny_sd
+from support import (
+    HashEncoder,
+    build_clip_tokenizer_files,
+    descend,
+    fixed_models,
+    pinned,
+    pixels,
+    tiny_fashion_pipeline,
+    tiny_sd,
+)
 
 from genlab.core.control import Control, drain
 from genlab.models.text_encoder import EMBED_DIM
@@ -96,74 +105,9 @@ def test_offline_pipeline_pinned_slice(monkeypatch):
     assert np.abs(got - OFFLINE_SLICE).max() <= 2, got.astype(int).tolist()
 
 
-SD_SLICE = np.array(
-    [
-        162,
-        138,
-        77,
-        155,
-        148,
-        141,
-        118,
-        132,
-        144,
-        145,
-        149,
-        153,
-        146,
-        127,
-        159,
-        107,
-        169,
-        139,
-        128,
-        181,
-        142,
-        113,
-        125,
-        134,
-        129,
-    ]
-)
-OFFLINE_SLICE = np.array(
-    [
-        0,
-        0,
-        255,
-        0,
-        0,
-        255,
-        255,
-        0,
-        0,
-        0,
-        255,
-        0,
-        0,
-        255,
-        255,
-        255,
-        255,
-        0,
-        255,
-        255,
-        0,
-        0,
-        255,
-        0,
-        255,
-        255,
-        0,
-        255,
-        0,
-        0,
-        255,
-        255,
-        255,
-        255,
-        255,
-        0,
-    ]
+SD_SLICE = pinned("162 138 77 155 148 141 118 132 144 145 149 153 146 127 159 107 169 139 128 181 142 113 125 134 129")
+OFFLINE_SLICE = pinned(
+    "0 0 255 0 0 255 255 0 0 0 255 0 0 255 255 255 255 0 255 255 0 0 255 0 255 255 0 255 0 0 255 255 255 255 255 0"
 )  # a random UNet saturates; the pattern is pinned
 
 
@@ -237,15 +181,13 @@ def test_offline_pipeline_save_load_round_trip_and_training_step(tmp_path):
     emb = HashEncoder()(["a shoe"] * 8)
     noise, t = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)), torch.full((8,), 500)
     xt = fashion.build_scheduler().add_noise(x, noise, t)
-    opt = torch.optim.Adam(unet.parameters(), 1e-3)
-    loss = lambda: torch.nn.functional.mse_loss(unet(xt, t, emb[:, None], class_labels=emb).sample, noise)  # noqa: E731
-    before = loss().item()
-    for _ in range(3):
-        opt.zero_grad()
-        l_ = loss()
-        l_.backward()
-        opt.step()
-    assert loss().item() < before
+    before, after = descend(
+        lambda: torch.nn.functional.mse_loss(unet(xt, t, emb[:, None], class_labels=emb).sample, noise),
+        unet.parameters(),
+        steps=3,
+        lr=1e-3,
+    )
+    assert after < before
 
 
 def test_shipped_offline_model_runs():
