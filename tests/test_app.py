@@ -94,7 +94,10 @@ def test_browser_visits_every_tab(app_url, browser, tmp_path):
         page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_timeout(500)
         if button:
-            assert page.get_by_role("button", name=button, exact=True).first.is_visible(), name
+            main = page.get_by_role("button", name=button, exact=True).first
+            assert main.is_visible(), name
+            box = main.bounding_box()
+            assert box and box["y"] + box["height"] < 900, (name, box)  # on the first screen, no scrolling
         else:
             assert page.get_by_text("What genlab shows").is_visible()
         page.screenshot(path=str(out / f"tab-{name.split()[0].lower()}.png"), full_page=True)

@@ -138,9 +138,13 @@ def strip(images: list[Image.Image], *, pad: int = 2) -> Image.Image:
 
 
 def labelled(im: Image.Image, text: str) -> Image.Image:
-    """A copy of im with text in its top-left corner."""
-    from PIL import ImageDraw
+    """A copy of im with text in its top-left corner, on a dark band so it reads on any picture."""
+    from PIL import ImageDraw, ImageFont
 
     im = im.convert("RGB")
-    ImageDraw.Draw(im).text((4, 4), text, fill=(255, 220, 0))
+    font = ImageFont.load_default(size=max(12, im.height // 14))
+    draw = ImageDraw.Draw(im)
+    *_, right, bottom = draw.textbbox((6, 4), text, font=font)
+    draw.rectangle((0, 0, right + 6, bottom + 4), fill=(0, 0, 0))
+    draw.text((6, 4), text, fill=(255, 220, 0), font=font)
     return im

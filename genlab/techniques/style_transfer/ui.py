@@ -54,25 +54,7 @@ def build() -> None:
             label="Style painting", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260
         )
         out = gr.Image(label="Result (live)", type="filepath", format="png", height=260, interactive=False)
-    gr.Examples(
-        examples=[[str(EXAMPLES / c), str(EXAMPLES / s)] for c, s in PAIRS],
-        inputs=[content, style],
-        label="Examples (photos: scikit-image, scikit-learn, matplotlib; paintings: public domain)",
-    )
-    with gr.Row():
-        c = controls(S, ["size", "steps", "coarse_steps"])
-    with gr.Row():
-        c.update(controls(S, ["content_weight", "style_weight", "tv_weight", "seed"]))
-    with gr.Row():
-        c.update(controls(S, ["optimizer", "init", "preserve_colors", "style_scale"]))
-    with gr.Accordion("Blend a second style", open=False), gr.Row():
-        style2 = ImageInput(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
-        c.update(controls(S, ["style_blend"]))
-    with gr.Accordion("Advanced: per-layer style weights, coarse-to-fine levels", open=False):
-        with gr.Row():
-            c.update(controls(S, [f"weight_{k}" for k in st.STYLE_LAYERS]))
-        c.update(controls(S, ["levels"]))
-    with gr.Row():
+    with gr.Row():  # within the first screen, next to the live result
         go = gr.Button("Stylise", variant="primary")
         flag, _ = stop_button()
     status = gr.Markdown(
@@ -89,6 +71,25 @@ def build() -> None:
         label="Loss curves",
         show_label=False,
     )
+    with gr.Row():
+        c = controls(S, ["size", "steps", "coarse_steps"])
+    gr.Examples(
+        examples=[[str(EXAMPLES / c), str(EXAMPLES / s)] for c, s in PAIRS],
+        inputs=[content, style],
+        examples_per_page=5,
+        label="Examples (photos: scikit-image, scikit-learn, matplotlib; paintings: public domain)",
+    )
+    with gr.Row():
+        c.update(controls(S, ["content_weight", "style_weight", "tv_weight", "seed"]))
+    with gr.Row():
+        c.update(controls(S, ["optimizer", "init", "preserve_colors", "style_scale"]))
+    with gr.Accordion("Blend a second style", open=False), gr.Row():
+        style2 = ImageInput(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
+        c.update(controls(S, ["style_blend"]))
+    with gr.Accordion("Advanced: per-layer style weights, coarse-to-fine levels", open=False):
+        with gr.Row():
+            c.update(controls(S, [f"weight_{k}" for k in st.STYLE_LAYERS]))
+        c.update(controls(S, ["levels"]))
     order = [
         "size",
         "steps",

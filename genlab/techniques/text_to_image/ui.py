@@ -61,13 +61,14 @@ def build() -> None:
         c["model"] = Dropdown(t2i.allowed_models(), value=t2i.default_model(), label=S.spec("model").label, scale=3)
         c.update(controls(S, ["scheduler", "steps", "guidance"], scheduler={"widget": "dropdown"}))
     with gr.Row():
-        c.update(controls(S, ["seed", "size", "batch"]))
+        offline = t2i.default_model() == t2i.OFFLINE_MODEL
+        c.update(controls(S, ["seed", "size", "batch"], size={"visible": not offline}))
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
         flag, _ = stop_button()
         grid_btn = gr.Button("Seed × guidance grid")
     status = gr.Markdown()
-    images = gr.Gallery(label="Images", columns=8, height=280, object_fit="contain")
+    images = gr.Gallery(label="Images", columns=8, height="auto", object_fit="contain")
     with gr.Row():
         xt = gr.Image(label="Trajectory x_t (first image, chosen steps)", type="pil", interactive=False, height=150)
         x0 = gr.Image(label="Predicted clean image x̂0 at the same steps", type="pil", interactive=False, height=150)
@@ -101,6 +102,14 @@ def build() -> None:
         api_name="text_to_image_grid",
     )
     recipe_drop(t2i, inputs, actions=("generate",))
+    # the offline model always draws 28x28: its size control would do nothing
+    c["model"].change(
+        lambda m: gr.update(visible=m != t2i.OFFLINE_MODEL),
+        c["model"],
+        c["size"],
+        queue=False,
+        api_visibility="private",
+    )
     with gr.Accordion("How good is the offline model?", open=False):
         gr.Markdown(
             metrics_md("text-to-image") + "\n\nJudged by genlab's Fashion-MNIST classifier; the paraphrases "
