@@ -10,6 +10,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,12 +51,19 @@ def as_message(e: Exception, where: str) -> gr.Error:
     )
 
 
-def stop_button() -> tuple[gr.State, gr.Button]:
-    """A per-session Stop flag and the button that sets it (shown as inactive until a run starts)."""
+@dataclass
+class Stop:
+    """A per-session Stop flag and its button."""
+
+    flag: gr.State
+    button: gr.Button
+
+
+def stop_button() -> Stop:
     flag = gr.State(StopFlag())
     btn = gr.Button("Stop", variant="stop")
     btn.click(lambda f: f.set(), inputs=flag, queue=False, api_visibility="private")
-    return flag, btn
+    return Stop(flag, btn)
 
 
 def keep_preview(skipped: Any, newer: Any) -> Any:
@@ -172,7 +180,7 @@ def wire(
     render: Callable[[Result], tuple],
     *,
     live: Callable[[Update], tuple | None] | None = None,
-    stop: gr.State | None = None,
+    stop: Stop | None = None,
     api_name: str | None = None,
 ) -> None:
     """Connect `event` (e.g. button.click) to technique.run.
@@ -185,7 +193,7 @@ def wire(
     doc = (technique.run.__doc__ or "").strip().split("\n")[0]
     event(
         endpoint.function(api_name or f"{technique.NAME}_{action}", doc),
-        inputs=[*components.values(), *([stop] if stop is not None else [])],
+        inputs=[*components.values(), *([stop.flag] if stop is not None else [])],
         outputs=outputs,
         api_name=api_name,
         api_visibility="public" if api_name else "private",
@@ -221,7 +229,7 @@ def recipe_drop(
 ) -> gr.File:
     """A file box: drop a genlab PNG made by this technique and the named controls take its settings."""
     drop = gr.File(
-        label="Drop a genlab PNG here to restore its settings", file_types=[".png"], file_count="single", height=90
+        label="Drop a genlab PNG here to restore its settings", file_types=[".png"], file_count="single", height=140
     )
     names = list(components)
     drop.upload(

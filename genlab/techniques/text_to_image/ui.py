@@ -65,7 +65,7 @@ def build() -> None:
         c.update(controls(S, ["seed", "size", "batch"], size={"visible": not offline}))
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
-        flag, _ = stop_button()
+        stop = stop_button()
         grid_btn = gr.Button("Seed × guidance grid")
     status = gr.Markdown()
     images = gr.Gallery(label="Images", columns=8, height="auto", object_fit="contain")
@@ -87,8 +87,8 @@ def build() -> None:
     grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
     inputs = {k: c[k] for k in FIELDS}
     outputs = [images, xt, x0, gif, plot, status]
-    wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=flag, api_name="text_to_image")
-    wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=flag)
+    wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop, api_name="text_to_image")
+    wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop)
     grid_inputs = {k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]}
     grid_png = image_and_info("t2i-grid")
     wire(
@@ -98,7 +98,7 @@ def build() -> None:
         grid_inputs,
         [grid_out],
         lambda r: grid_png(r)[0],
-        stop=flag,
+        stop=stop,
         api_name="text_to_image_grid",
     )
     recipe_drop(t2i, inputs, actions=("generate",))
