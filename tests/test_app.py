@@ -205,3 +205,19 @@ def test_browser_stop_button_ends_a_run_and_keeps_the_image(app_url, browser):
     assert done < 60, status  # ended soon after the click, not after 400 iterations
     assert page.locator("img[src*='style-']").count() >= 1
     page.close()
+
+
+def test_browser_hub_models_say_they_are_unavailable_offline_and_adapt_the_controls(app_url, browser):
+    """Offline (the test app runs with HF_HUB_OFFLINE=1), picking a hub model says it cannot run here and
+    lowers the images control to that model's limit instead of failing later on the defaults."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    model = page.get_by_label("Model (more: GENLAB_T2I_MODELS)")
+    model.click()
+    page.get_by_role("option", name="stabilityai/sd-turbo (needs the hub)").click()
+    page.get_by_text("not available offline").first.wait_for(timeout=30_000)
+    assert page.get_by_label("number input for Images").input_value() == "4"
+    assert page.get_by_text("Up to 4 images and 150 steps for this model").first.is_visible()
+    page.close()

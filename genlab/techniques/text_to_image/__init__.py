@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from genlab.core import settings as S
 
@@ -34,6 +35,31 @@ def allowed_models() -> list[str]:
     a visitor make the server download any hub repository or read any folder."""
     extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
     return list(dict.fromkeys([OFFLINE_MODEL, *HUB_MODELS, default_model(), *extra]))
+
+
+def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
+    """(can it run now, where it comes from), without loading it. probe: ask whether the hub can be reached
+    (at most once per process, 3 s at most); without it, a model that is not cached "needs the hub"."""
+    if model == OFFLINE_MODEL:
+        return True, "trained here, shipped with genlab: always available"
+    if Path(model).is_dir():
+        return True, "a local diffusers folder"
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "model_index.json"), str):
+        return True, "in the Hugging Face cache"
+    from genlab.core.weights import hub_offline
+
+    if not probe:
+        return True, "needs the hub"
+    if hub_offline():
+        return False, "not in the Hugging Face cache, and the hub cannot be reached: not available offline"
+    return True, "downloads from the Hugging Face hub on first use (several GB)"
+
+
+def model_limits(model: str) -> tuple[int, int]:
+    """(most steps, most images) a request may ask of this model."""
+    return (1000, S.MAX_BATCH) if model == OFFLINE_MODEL else (HUB_MAX_STEPS, HUB_MAX_BATCH)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,23 @@ def _done(r):
     )
 
 
+def adapt_to_model(model: str, steps, batch):
+    """The controls a model can use: size only for hub models (the offline one draws 28×28), its own step and
+    batch limits (values above them lowered, and said so), and whether it can run now."""
+    ok, where = t2i.availability(model)
+    most_steps, most_images = t2i.model_limits(model)
+    steps_now, batch_now = min(int(steps or 1), most_steps), min(int(batch or 1), most_images)
+    note = f"**{model}**: {where}." if ok else f"⚠ **{model}**: {where}; pick the offline model."
+    if batch_now != batch or steps_now != steps:
+        note += f" Up to {most_images} images and {most_steps} steps for this model."
+    return (
+        gr.update(visible=model != t2i.OFFLINE_MODEL),
+        gr.update(maximum=most_steps, value=steps_now),
+        gr.update(maximum=most_images, value=batch_now),
+        note,
+    )
+
+
 def build() -> None:
     S = t2i.Settings
     gr.Markdown(DESCRIPTION)
@@ -58,8 +75,14 @@ def build() -> None:
             negative_prompt={"max_lines": 2, "scale": 2},
         )
     with gr.Row():
-        c["model"] = Dropdown(t2i.allowed_models(), value=t2i.default_model(), label=S.spec("model").label, scale=3)
+        choices = [(f"{m} ({t2i.availability(m, probe=False)[1].split(':')[0]})", m) for m in t2i.allowed_models()]
+        c["model"] = Dropdown(choices, value=t2i.default_model(), label=S.spec("model").label, scale=3)
         c.update(controls(S, ["scheduler", "steps", "guidance"], scheduler={"widget": "dropdown"}))
+    model_info = gr.Markdown(
+        f"**{t2i.default_model()}**: {t2i.availability(t2i.default_model())[1]}."
+        if t2i.default_model() == t2i.OFFLINE_MODEL
+        else ""
+    )
     with gr.Row():
         offline = t2i.default_model() == t2i.OFFLINE_MODEL
         c.update(controls(S, ["seed", "size", "batch"], size={"visible": not offline}))
@@ -102,12 +125,10 @@ def build() -> None:
         api_name="text_to_image_grid",
     )
     recipe_drop(t2i, inputs, actions=("generate",))
-    # the offline model always draws 28x28: its size control would do nothing
     c["model"].change(
-        lambda m: gr.update(visible=m != t2i.OFFLINE_MODEL),
-        c["model"],
-        c["size"],
-        queue=False,
+        adapt_to_model,
+        [c["model"], c["steps"], c["batch"]],
+        [c["size"], c["steps"], c["batch"], model_info],
         api_visibility="private",
     )
     with gr.Accordion("How good is the offline model?", open=False):
