@@ -221,3 +221,31 @@ def test_browser_hub_models_say_they_are_unavailable_offline_and_adapt_the_contr
     assert page.get_by_label("number input for Images").input_value() == "4"
     assert page.get_by_text("Up to 4 images and 150 steps for this model").first.is_visible()
     page.close()
+
+
+def test_browser_vae_reconstructs_what_was_changed_last_and_says_so(app_url, browser):
+    """An upload, then a drawing: the drawing is reconstructed (not the earlier upload), and the result says so."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="VAE", exact=True).click()
+    page.get_by_role("tab", name="Reconstruct", exact=True).click()
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Click to Upload").locator("visible=true").first.click()
+    chooser.value.set_files(str(ROOT / "examples/fashion/tshirt.png"))
+    page.get_by_role("radio", name="upload").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelector('input[type=radio][value=upload]')?.checked", timeout=30_000)
+    page.get_by_role("button", name="Brush", exact=True).first.click()  # the sketchpad's draw tool
+    page.wait_for_timeout(500)
+    canvas = page.locator("canvas").locator("visible=true").last
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.25
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 20):  # a filled-ish vertical bar: a pair of trousers, roughly
+        page.mouse.move(x0 + (i % 2) * 40, y0 + i * box["height"] * 0.03)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('input[type=radio][value=drawing]')?.checked", timeout=30_000)
+    page.get_by_role("button", name="Reconstruct", exact=True).click()
+    page.get_by_text("Reconstructed your drawing").first.wait_for(timeout=60_000)
+    page.close()

@@ -20,6 +20,12 @@ class Settings(S.Settings):
     count: int = S.integer(16, 1, S.MAX_BATCH, label="Count")
     temperature: float = S.number(1.0, 0.0, 3.0, step=0.05, label="Temperature (std of z)")
     frames: int = S.integer(10, 2, S.MAX_BATCH, label="Frames")
+    source: str = S.choice(
+        "auto",
+        ("auto", "upload", "drawing"),
+        label="Reconstruct",
+        info="auto: the upload if there is one, else the drawing",
+    )
 
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):

@@ -55,7 +55,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     if s.action == "sample":
         yield _sample(s)
     elif s.action == "reconstruct":
-        yield _reconstruct(s, inputs.get("image") or inputs.get("sketch"))
+        yield _reconstruct(s, *_chosen_input(s.source, inputs.get("image"), inputs.get("sketch")))
     else:
         yield _interpolate(s, inputs.get("image_a"), inputs.get("image_b"))
 
@@ -72,7 +72,16 @@ def _sample(s: Settings) -> Result:
 
 
 @torch.no_grad()
-def _reconstruct(s: Settings, src) -> Result:
+def _chosen_input(source: str, image, sketch) -> tuple:
+    """(the picture to reconstruct, how to name it) for source "upload", "drawing" or "auto"."""
+    if source == "auto":
+        source = "upload" if image else "drawing"
+    if source == "upload" and not image:
+        raise ValueError("There is no upload to reconstruct: upload a picture, or choose the drawing.")
+    return (image, "your upload") if source == "upload" else (sketch, "your drawing")
+
+
+def _reconstruct(s: Settings, src, what: str = "the input") -> Result:
     """Input -> its 28x28 Fashion-MNIST-style preprocessing -> reconstruction (posterior mean), side by side."""
     im = input_picture(src)
     x = to_fashion(im)  # [1,1,28,28]
@@ -90,7 +99,10 @@ def _reconstruct(s: Settings, src) -> Result:
             out.resize((side, side), Image.NEAREST),
         ]
     )
-    info = f"input · 28×28 preprocessing · reconstruction — error: MSE {mse:.4f}, BCE {bce:.1f} nats · **Weights:** {label}"
+    info = (
+        f"Reconstructed **{what}**: input · 28×28 preprocessing · reconstruction — error: MSE {mse:.4f}, "
+        f"BCE {bce:.1f} nats · **Weights:** {label}"
+    )
     return Result([panel], [make_recipe(NAME, s.params(), weights=label)], info, data={"mse": mse, "bce": bce})
 
 

@@ -56,7 +56,12 @@ def build() -> None:
             )
         if examples:
             gr.Examples(examples, inputs=image, label="Fashion-MNIST test images")
-        rec_btn = gr.Button("Reconstruct", variant="primary")
+        with gr.Row():
+            source = controls(S, ["source"], source={"value": "auto"})["source"]
+            rec_btn = gr.Button("Reconstruct", variant="primary")
+        # whichever was changed last is the one reconstructed (and the result says which)
+        image.change(lambda p: "upload" if p else gr.update(), image, source, queue=False, api_visibility="private")
+        sketch.change(lambda _: "drawing", sketch, source, queue=False, api_visibility="private")
         rec_out = gr.Image(
             label="input · preprocessing · reconstruction", type="filepath", interactive=False, height=200
         )
@@ -65,7 +70,7 @@ def build() -> None:
             rec_btn.click,
             vae,
             "reconstruct",
-            {"image": image, "sketch": sketch},
+            {"image": image, "sketch": sketch, "source": source},
             [rec_out, rec_info],
             image_and_info("vae-rec"),
             api_name="vae_reconstruct",
