@@ -139,12 +139,8 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
     page.close()
 
 
-def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
-    """A tiny PNG declaring 10000x10000 pixels: refused by genlab's size check, shown as an error."""
-    from test_recipes_images import _png_declaring
-
-    bad = tmp_path / "bomb.png"
-    bad.write_bytes(_png_declaring(10000, 10000))
+def _vae_upload(browser, app_url: str, picture):
+    """A page on the VAE's Reconstruct tab with `picture` uploaded through the file chooser."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_url)
     page.wait_for_selector("text=genlab", timeout=60_000)
@@ -152,7 +148,17 @@ def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
     page.get_by_role("tab", name="Reconstruct", exact=True).click()
     with page.expect_file_chooser() as chooser:
         page.get_by_text("Click to Upload").locator("visible=true").first.click()
-    chooser.value.set_files(str(bad))
+    chooser.value.set_files(str(picture))
+    return page
+
+
+def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
+    """A tiny PNG declaring 10000x10000 pixels: refused by genlab's size check, shown as an error."""
+    from test_recipes_images import _png_declaring
+
+    bad = tmp_path / "bomb.png"
+    bad.write_bytes(_png_declaring(10000, 10000))
+    page = _vae_upload(browser, app_url, bad)
     page.wait_for_timeout(2000)
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     page.get_by_text("declares too many pixels").or_(page.get_by_text("the limit is")).first.wait_for(timeout=60_000)
@@ -225,14 +231,7 @@ def test_browser_hub_models_say_they_are_unavailable_offline_and_adapt_the_contr
 
 def test_browser_vae_reconstructs_what_was_changed_last_and_says_so(app_url, browser):
     """An upload, then a drawing: the drawing is reconstructed (not the earlier upload), and the result says so."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="VAE", exact=True).click()
-    page.get_by_role("tab", name="Reconstruct", exact=True).click()
-    with page.expect_file_chooser() as chooser:
-        page.get_by_text("Click to Upload").locator("visible=true").first.click()
-    chooser.value.set_files(str(ROOT / "examples/fashion/tshirt.png"))
+    page = _vae_upload(browser, app_url, ROOT / "examples/fashion/tshirt.png")
     page.get_by_role("radio", name="upload").wait_for(timeout=30_000)
     page.wait_for_function("document.querySelector('input[type=radio][value=upload]')?.checked", timeout=30_000)
     page.get_by_role("button", name="Brush", exact=True).first.click()  # the sketchpad's draw tool
