@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import gradio as gr
-from PIL import Image
 
 from genlab.core.cards import metrics_md
 from genlab.core.outputs import save_gif
 from genlab.techniques import text_to_image as t2i
-from genlab.techniques.text_to_image.views import frames_strip, gif_frames, schedule_frame
+from genlab.techniques.text_to_image.views import GIF_CELL, frames_strip, gif_frames, schedule_frame, shown
 from genlab.ui.components import Dropdown, controls
 from genlab.ui.wiring import gallery, image_and_info, recipe_drop, stop_button, wire
 
@@ -36,7 +35,7 @@ def _done(r):
     traj = r.data["trajectory"]
     gif = save_gif(gif_frames(traj, r.images[0], traj.offline), r.recipes[0], ms=250, stem="t2i-run")
     now = traj.timesteps[-1] if traj.timesteps else None
-    big = [im.resize((224, 224), Image.NEAREST) for im in r.images] if traj.offline else r.images
+    big = [shown(im, True, GIF_CELL) for im in r.images] if traj.offline else r.images
     return (
         gallery(replace(r, images=big), "t2i"),
         frames_strip(traj.xt, traj.offline),
