@@ -90,7 +90,7 @@ def build() -> None:
         stop = stop_button()
         grid_btn = gr.Button("Seed × guidance grid")
     status = gr.Markdown()
-    images = gr.Gallery(label="Images", columns=8, height="auto", object_fit="contain")
+    images = gr.Gallery(label="Images", columns=8, height=210, object_fit="contain")  # one row of 8
     with gr.Row():
         xt = gr.Image(label="Trajectory x_t (first image, chosen steps)", type="pil", interactive=False, height=150)
         x0 = gr.Image(label="Predicted clean image x̂0 at the same steps", type="pil", interactive=False, height=150)
