@@ -41,7 +41,7 @@ def tiny_vgg():
     from genlab.models.vgg import VGGFeatures
 
     torch.manual_seed(0)
-    net = VGGFeatures("vgg16", "torchvision", "relu5_1")
+    net = VGGFeatures("vgg16", "torchvision")  # every conv layer (Deep Dream reaches relu5_3)
     for m in net.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.normal_(m.weight, std=0.05)

@@ -9,6 +9,8 @@ import pytest
 PUBLIC = {
     "/style_transfer",
     "/style_transfer_fast",
+    "/deep_dream",
+    "/deep_dream_channels",
     "/gan_sample",
     "/gan_interpolate",
     "/vae_sample",
@@ -16,7 +18,14 @@ PUBLIC = {
     "/vae_interpolate",
     "/text_to_image",
 }
-TABS = {"Style transfer": "Stylise", "GAN": "Sample", "VAE": "Sample", "Prompt-to-image": "Generate", "About": None}
+TABS = {
+    "Style transfer": "Stylise",
+    "Deep Dream": "Dream",
+    "GAN": "Sample",
+    "VAE": "Sample",
+    "Prompt-to-image": "Generate",
+    "About": None,
+}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -247,4 +256,35 @@ def test_browser_vae_reconstructs_what_was_changed_last_and_says_so(app_url, bro
     page.wait_for_function("document.querySelector('input[type=radio][value=drawing]')?.checked", timeout=30_000)
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     page.get_by_text("Reconstructed your drawing").first.wait_for(timeout=60_000)
+    page.close()
+
+
+def test_browser_deep_dream_and_its_channel_gallery(app_url, browser, tmp_path):
+    """Upload a photo, dream a short run (the picture changes, the rise is reported, the objective is
+    plotted), then open the channel gallery and fill it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Deep Dream", exact=True).click()
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Click to Upload").locator("visible=true").first.click()
+    chooser.value.set_files(str(ROOT / "examples/content/coffee.jpg"))
+    page.wait_for_timeout(1000)
+    page.get_by_text("Advanced: step, jitter, smoothing, size, seed").click()
+    for label, value in (("Size (long side, px)", "192"), ("Iterations per octave", "4")):
+        box = page.get_by_label(f"number input for {label}", exact=True).first
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Dream", exact=True).click()
+    page.wait_for_selector("text=Mean activation of", timeout=120_000)
+    page.wait_for_timeout(1500)
+    assert _loaded_images(page, "img[src*='dream-']") >= 1
+    assert "12 / 12 iterations" in page.inner_text("body")
+    assert page.locator("text=The objective the ascent raises, per iteration").count() >= 1
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-dream.png"), full_page=True)
+    page.get_by_text("What single channels amplify").click()
+    page.get_by_role("button", name="Show channels", exact=True).click()
+    page.wait_for_selector("text=single channels of", timeout=120_000)
+    page.wait_for_timeout(1000)
+    assert _loaded_images(page, "img[src*='dream-channel-']") >= 8
     page.close()

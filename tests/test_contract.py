@@ -28,6 +28,12 @@ def _style(monkeypatch, tmp_path):
     return {"size": 128, "steps": 4, "coarse_steps": 2, "init": "noise", "seed": 3}, inputs
 
 
+def _dream(monkeypatch, tmp_path):
+    monkeypatch.setattr("genlab.techniques.deep_dream.engine.MODELS", fixed_models(default=tiny_vgg()))
+    inputs = {"image": photo_file(tmp_path, "p.png", w=96, h=64)}
+    return {"size": 96, "octaves": 2, "iterations": 3, "layer": "relu3_1", "seed": 3}, inputs
+
+
 def _gan(monkeypatch, tmp_path):
     monkeypatch.setattr("genlab.techniques.gan.engine.MODELS", fixed_models(default=tiny_gan()))
     return {"count": 3, "seed": 5}, {}
@@ -47,7 +53,7 @@ def _t2i(monkeypatch, tmp_path):
     return {"steps": 6, "batch": 2, "seed": 5, "prompt": "a coat"}, {}
 
 
-CASES = {"style_transfer": _style, "gan": _gan, "vae": _vae, "text_to_image": _t2i}
+CASES = {"style_transfer": _style, "deep_dream": _dream, "gan": _gan, "vae": _vae, "text_to_image": _t2i}
 IDS = [t.NAME for t in REGISTRY]
 
 

@@ -135,6 +135,7 @@ IMAGE_SLOTS = {
     "second painting": ("/style_transfer", lambda bad, good: dict(content=good, style=good, style2=bad, **QUICK_STYLE)),
     "fast content": ("/style_transfer_fast", lambda bad, good: dict(content=bad, style=good, size=128)),
     "fast painting": ("/style_transfer_fast", lambda bad, good: dict(content=good, style=bad, size=128)),
+    "dream picture": ("/deep_dream", lambda bad, good: dict(image=bad, size=64, octaves=1, iterations=1)),
     "vae upload": ("/vae_reconstruct", lambda bad, good: dict(image=bad, sketch=None)),
     "vae start": ("/vae_interpolate", lambda bad, good: dict(image_a=bad, image_b=good)),
     "vae end": ("/vae_interpolate", lambda bad, good: dict(image_a=good, image_b=bad)),
@@ -244,6 +245,13 @@ BAD_NUMBERS = [
     ("/style_transfer", {"steps": 10**6}, "steps must be 1-1000"),
     ("/style_transfer", {"size": 1024, "steps": 1000}, "pixel-steps"),  # within every bound, over the work budget
     ("/style_transfer_fast", {"strength": 7}, "strength must be a number from 0 to 1"),
+    ("/deep_dream", {"layer": "relu3_1", "channel": 256}, "relu3_1 has 256 channels (0-255)"),
+    ("/deep_dream", {"layer": "fc7"}, "layer must be one of relu3_1"),
+    ("/deep_dream", {"octaves": 9}, "octaves must be 1-8"),
+    ("/deep_dream", {"step_size": "big"}, "step_size must be a number from 0.001 to 0.1"),
+    ("/deep_dream", {"image": None}, "Give a picture to dream on"),
+    ("/deep_dream", {"size": 1024, "octaves": 8, "iterations": 200, "octave_scale": 1.1}, "pixel-steps"),
+    ("/deep_dream_channels", {"channel": -2}, "channel must be -1-511"),
 ]
 
 
@@ -256,6 +264,7 @@ def _with(endpoint, change: dict) -> dict:
         "/style_transfer": dict(content=photo, style=painting, style2=None, **QUICK_STYLE),
         "/style_transfer_fast": dict(content=photo, style=painting),
         "/vae_interpolate": dict(image_a=photo, image_b=photo),
+        "/deep_dream": dict(image=photo, size=64, octaves=1, iterations=1),
         "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE),
         "/text_to_image_grid": dict(prompt="a bag", model=OFFLINE),
     }

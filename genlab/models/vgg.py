@@ -32,7 +32,7 @@ class VGGFeatures(nn.Module):
     "torchvision" (RGB normalised by the ImageNet mean/std).
     """
 
-    def __init__(self, arch: str, preprocess: str, last: str):
+    def __init__(self, arch: str, preprocess: str, last: str | None = None):
         super().__init__()
         self.preprocess = preprocess
         layers, self.names, cin = [], [], 3
@@ -43,7 +43,7 @@ class VGGFeatures(nn.Module):
                 self.names += [f"conv{b}_{i}", f"relu{b}_{i}"]
             layers.append(nn.MaxPool2d(2))
             self.names.append(f"pool{b}")
-        keep = self.names.index(last) + 1  # truncate after the deepest layer used
+        keep = self.names.index(last or self.names[-2]) + 1  # truncate after the deepest layer used (or keep all convs)
         self.features = nn.Sequential(*layers[:keep])
         self.names = self.names[:keep]
         self.arch = arch
@@ -112,8 +112,10 @@ SPEC = WeightSpec(
 )
 
 
-def load_vgg(path: str | None = None, *, last: str = "relu5_1") -> tuple[VGGFeatures, str]:
-    """(frozen VGG features truncated after `last`, weights label)."""
+def load_vgg(path: str | None = None, *, last: str | None = None) -> tuple[VGGFeatures, str]:
+    """(frozen VGG features truncated after `last` (default: every conv layer), weights label).
+
+    A forward pass stops at the deepest layer asked for, so the untruncated stack costs nothing extra."""
     r = resolve(SPEC, path=path)
     state, meta = load_safetensors(r.path)
     state = {k: v for k, v in state.items() if k.startswith("features.")}

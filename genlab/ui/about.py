@@ -17,6 +17,13 @@ paints the photo in that style. It is slow — an optimisation per image — so 
 feed-forward networks for one style each, and Ghiasi et al. (2017) one network for *any* style, predicting a
 100-number style vector from the painting: genlab's fast mode.
 
+**Deep Dream.** Also in 2015, Mordvintsev, Olah and Tyka at Google turned a recognition network around:
+instead of adjusting the network to fit the picture, adjust the *picture* to excite a chosen layer. Gradient
+ascent over several octaves (scales) makes whatever the layer half-sees in an image — eyes, fur, arches —
+come out everywhere ("Inceptionism"). It began as a way to look inside networks, and grew into the field of
+feature visualisation (Olah et al. 2017): dream from noise with one channel as the goal and you see what that
+channel detects. It shares style transfer's idea — optimise pixels against a fixed VGG — with another goal.
+
 **GANs.** Goodfellow et al. (2014) set two networks against each other: a generator turns random noise into
 images, a discriminator tries to tell them from real ones. Radford, Metz and Chintala's DCGAN (2016) found
 convolutional architectures that train stably, and showed that walking through the noise space morphs images
