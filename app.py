@@ -11,7 +11,7 @@ import gradio as gr
 from genlab.core.devices import tune_threads
 from genlab.core.memory import tune_malloc
 from genlab.techniques import REGISTRY
-from genlab.ui import about
+from genlab.ui import about, send
 from genlab.ui.components import EXAMPLES  # the only folder served besides outputs and uploads
 from genlab.ui.wiring import HEAVY_LIMIT
 
@@ -25,12 +25,13 @@ MAX_FILE_SIZE = "10mb"  # uploads larger than this are refused by the server
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="genlab — see how image generation works", delete_cache=(3600, 7200)) as demo:
         gr.Markdown("# genlab\nStyle transfer, GANs, VAEs and diffusion — run them, watch them work, make images.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             for technique in REGISTRY:
                 with gr.Tab(technique.TITLE, id=technique.NAME):
                     importlib.import_module(f"{technique.__name__}.ui").build()
             with gr.Tab(about.TITLE, id=about.NAME):
                 about.build()
+        send.connect(tabs)  # "Send to …" buttons, now that every tab's inputs exist
     demo.queue(max_size=QUEUE_MAX, default_concurrency_limit=HEAVY_LIMIT)
     return demo
 

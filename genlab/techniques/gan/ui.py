@@ -8,6 +8,7 @@ import pandas as pd
 from genlab.core.cards import card, loss_curves, metrics_md
 from genlab.techniques import gan
 from genlab.ui.components import controls
+from genlab.ui.send import send_buttons
 from genlab.ui.wiring import gallery_and_info, recipe_drop, strip_and_gif, wire
 
 DESCRIPTION = (
@@ -24,6 +25,7 @@ def build() -> None:
         sample_c = controls(S, ["seed", "count", "class_name", "truncation"], class_name={"widget": "dropdown"})
     go = gr.Button("Sample", variant="primary")
     images = gr.Gallery(label="Samples", columns=8, height=330, object_fit="contain")
+    send_buttons(images, gan.NAME)
     info = gr.Markdown("The weights load on first use; the line here then names them.")
     wire(go.click, gan, "sample", sample_c, [images, info], gallery_and_info("gan"), api_name="gan_sample")
     recipe_drop(gan, sample_c, actions=("sample",))

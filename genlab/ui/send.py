@@ -1,0 +1,86 @@
+""" "Send to …": any tab's picture becomes another tab's input, the way generation UIs chain their tools.
+
+Tabs never import each other: a tab that takes a picture calls `receive(tab, component)`; a tab that makes
+pictures calls `send_buttons(source, here)` under an output; app.py calls `connect(tabs)` once every tab is
+built. A sent genlab PNG keeps its recipe, so the next tab's recipe can record the chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+# Tabs that take a picture, in button order: tab id -> button text
+TARGETS = {"upscale": "Upscale", "style_transfer": "Style transfer (content)", "deep_dream": "Deep Dream"}
+
+
+@dataclass
+class _Pending:
+    button: gr.Button
+    source: gr.components.Component
+    selected: gr.State | None  # gallery sources: the index the user clicked (None: the first picture)
+    target: str
+
+
+@dataclass
+class _Registry:
+    inputs: dict[str, gr.components.Component] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
+
+
+_REGISTRY = _Registry()
+
+
+def receive(tab: str, component: gr.components.Component) -> None:
+    """`component` (an image input of tab `tab`) takes pictures sent from other tabs."""
+    if tab not in TARGETS:
+        raise ValueError(f"{tab} is not a Send-to target; add it to genlab.ui.send.TARGETS.")
+    _REGISTRY.inputs[tab] = component
+
+
+def _index(evt: gr.SelectData) -> int:
+    return evt.index
+
+
+def send_buttons(source: gr.components.Component, here: str) -> None:
+    """A row of small "Send to …" buttons under `source` (a gr.Image or gr.Gallery of tab `here`)."""
+    selected = None
+    if isinstance(source, gr.Gallery):
+        selected = gr.State(0)
+        source.select(_index, None, selected, api_visibility="private")
+    with gr.Row():
+        for tab, text in TARGETS.items():
+            if tab != here:
+                button = gr.Button(f"Send to {text}", size="sm", variant="secondary")
+                _REGISTRY.pending.append(_Pending(button, source, selected, tab))
+
+
+def picked(value, index: int | None = None) -> str:
+    """The file path of the picture to send: an image's path, or the gallery's chosen (else first) picture."""
+    if isinstance(value, list):  # a gallery: [(path, caption) or {"image": ...}, ...]
+        if not value:
+            raise gr.Error("Nothing to send yet: make some pictures first.", print_exception=False)
+        item = value[index if index is not None and 0 <= index < len(value) else 0]
+        item = item[0] if isinstance(item, (list, tuple)) else item
+        return item.get("image", {}).get("path") if isinstance(item, dict) else str(item)
+    if not value:
+        raise gr.Error("Nothing to send yet: make a picture first.", print_exception=False)
+    return value
+
+
+def connect(tabs: gr.Tabs) -> None:
+    """Wire every Send-to button built so far to its target input, switching to the target's tab."""
+    for p in _REGISTRY.pending:
+        target = _REGISTRY.inputs.get(p.target)
+        if target is None:
+            raise ValueError(f"No tab registered an input for {p.target}: call genlab.ui.send.receive there.")
+        inputs = [p.source] if p.selected is None else [p.source, p.selected]
+        p.button.click(
+            lambda *v, tab=p.target: (picked(*v), gr.Tabs(selected=tab)),
+            inputs,
+            [target, tabs],
+            api_visibility="private",
+            queue=False,
+        )
+    _REGISTRY.pending.clear()
