@@ -17,6 +17,7 @@ PUBLIC = {
     "/vae_reconstruct",
     "/vae_interpolate",
     "/text_to_image",
+    "/upscale",
 }
 TABS = {
     "Style transfer": "Stylise",
@@ -24,6 +25,7 @@ TABS = {
     "GAN": "Sample",
     "VAE": "Sample",
     "Prompt-to-image": "Generate",
+    "Upscale": "Upscale",
     "About": None,
 }
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,4 +289,34 @@ def test_browser_deep_dream_and_its_channel_gallery(app_url, browser, tmp_path):
     page.wait_for_selector("text=single channels of", timeout=120_000)
     page.wait_for_timeout(1000)
     assert _loaded_images(page, "img[src*='dream-channel-']") >= 8
+    page.close()
+
+
+def test_browser_sends_a_gan_sample_to_upscale_and_the_recipe_keeps_the_chain(app_url, browser, tmp_path):
+    """Sample on the GAN tab, "Send to Upscale": the Upscale tab opens with the picture; upscaling it gives a
+    4x picture beside bicubic, and its PNG's recipe names the GAN recipe it came from."""
+    from genlab.core.recipes import read_recipe
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="GAN", exact=True).click()
+    page.get_by_role("button", name="Sample", exact=True).first.click()
+    page.wait_for_function("document.querySelectorAll(\"img[src*='gan-']\").length >= 16", timeout=60_000)
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Send to Upscale").locator("visible=true").first.click()
+    page.get_by_role("button", name="Upscale", exact=True).wait_for(timeout=30_000)  # the Upscale tab opened
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Upscale", exact=True).click()
+    page.wait_for_selector("text=/→ 448×448/", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert _loaded_images(page, "img[src*='upscale-']") >= 1
+    assert _loaded_images(page, "img[src*='crops-']") >= 1
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-upscale.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.get_by_label("Download").locator("visible=true").first.click()
+    saved = tmp_path / "up.png"
+    dl.value.save_as(saved)
+    recipe = read_recipe(saved)
+    assert recipe["technique"] == "upscale" and recipe["from"]["technique"] == "gan"
     page.close()

@@ -34,6 +34,14 @@ def _dream(monkeypatch, tmp_path):
     return {"size": 96, "octaves": 2, "iterations": 3, "layer": "relu3_1", "seed": 3}, inputs
 
 
+def _upscale(monkeypatch, tmp_path):
+    from test_upscale import tiny_sr
+
+    nets = {"realesr-animevideov3": tiny_sr(), "realesrgan-x4plus": tiny_sr(), "waifu2x-photo": tiny_sr(2)}
+    monkeypatch.setattr("genlab.techniques.upscale.engine.MODELS", fixed_models(**nets))
+    return {"factor": 2, "tile": 64}, {"image": photo_file(tmp_path, "p.png", w=150, h=70)}
+
+
 def _gan(monkeypatch, tmp_path):
     monkeypatch.setattr("genlab.techniques.gan.engine.MODELS", fixed_models(default=tiny_gan()))
     return {"count": 3, "seed": 5}, {}
@@ -53,7 +61,14 @@ def _t2i(monkeypatch, tmp_path):
     return {"steps": 6, "batch": 2, "seed": 5, "prompt": "a coat"}, {}
 
 
-CASES = {"style_transfer": _style, "deep_dream": _dream, "gan": _gan, "vae": _vae, "text_to_image": _t2i}
+CASES = {
+    "style_transfer": _style,
+    "deep_dream": _dream,
+    "gan": _gan,
+    "vae": _vae,
+    "text_to_image": _t2i,
+    "upscale": _upscale,
+}
 IDS = [t.NAME for t in REGISTRY]
 
 

@@ -136,6 +136,7 @@ IMAGE_SLOTS = {
     "fast content": ("/style_transfer_fast", lambda bad, good: dict(content=bad, style=good, size=128)),
     "fast painting": ("/style_transfer_fast", lambda bad, good: dict(content=good, style=bad, size=128)),
     "dream picture": ("/deep_dream", lambda bad, good: dict(image=bad, size=64, octaves=1, iterations=1)),
+    "upscale picture": ("/upscale", lambda bad, good: dict(image=bad, factor=2)),
     "vae upload": ("/vae_reconstruct", lambda bad, good: dict(image=bad, sketch=None)),
     "vae start": ("/vae_interpolate", lambda bad, good: dict(image_a=bad, image_b=good)),
     "vae end": ("/vae_interpolate", lambda bad, good: dict(image_a=good, image_b=bad)),
@@ -252,6 +253,11 @@ BAD_NUMBERS = [
     ("/deep_dream", {"image": None}, "Give a picture to dream on"),
     ("/deep_dream", {"size": 1024, "octaves": 8, "iterations": 200, "octave_scale": 1.1}, "pixel-steps"),
     ("/deep_dream_channels", {"channel": -2}, "channel must be -1-511"),
+    ("/upscale", {"factor": 8}, "factor must be 2-4"),
+    ("/upscale", {"model": "esrgan-99x"}, "is not in the list of choices: ['realesrgan-x4plus'"),  # gr.Radio checks
+    ("/upscale", {"model": "realesrgan-x4plus", "denoise": 2}, "denoise levels belong to waifu2x"),
+    ("/upscale", {"tile": 8}, "tile must be 64-1024"),
+    ("/upscale", {"image": None}, "Give a picture to upscale"),
 ]
 
 
@@ -265,6 +271,7 @@ def _with(endpoint, change: dict) -> dict:
         "/style_transfer_fast": dict(content=photo, style=painting),
         "/vae_interpolate": dict(image_a=photo, image_b=photo),
         "/deep_dream": dict(image=photo, size=64, octaves=1, iterations=1),
+        "/upscale": dict(image=photo, factor=2),
         "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE),
         "/text_to_image_grid": dict(prompt="a bag", model=OFFLINE),
     }

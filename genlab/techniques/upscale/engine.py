@@ -78,10 +78,16 @@ def spec(model: str, denoise: int | None) -> WeightSpec:
     )
 
 
-def _load(key: tuple[str, int | None]):
+def model_key(model: str, denoise: int | None) -> str:
+    """The MODELS key of a model at a denoise level (None: no denoising)."""
+    return model if denoise is None else f"{model}:denoise{denoise}"
+
+
+def _load(key: str):
     from genlab.techniques.upscale.networks import load_safetensors
 
-    r = resolve(spec(*key))
+    model, _, level = key.partition(":denoise")
+    r = resolve(spec(model, int(level) if level else None))
     dev = device()
     net = load_safetensors(r.path).to(dev)
     if dev.type == "cuda":
@@ -89,7 +95,7 @@ def _load(key: tuple[str, int | None]):
     return net, r.label()
 
 
-MODELS = LazyMap(_load)  # (model, denoise level or None) -> (network, weights label)
+MODELS = LazyMap(_load)  # model_key(...) -> (network, weights label)
 
 
 def forward(net, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +148,7 @@ def comparison_crops(results: dict[str, Image.Image]) -> Image.Image:
     """The same CROP x CROP region of each result, enlarged x2 (pixels stay pixels), labelled, side by side:
     the region of the bicubic picture with the most edge energy, so the difference shows."""
     ref = next(iter(results.values()))
-    size = min(CROP, ref.width, ref.height)
+    size = min(CROP, ref.width - 1, ref.height - 1)
     g = to_tensor(ref.convert("L").convert("RGB"))[:, :1]
     energy = (g[..., 1:, :-1] - g[..., :-1, :-1]).abs() + (g[..., :-1, 1:] - g[..., :-1, :-1]).abs()
     pooled = F.avg_pool2d(energy, size, stride=max(1, size // 4))
@@ -181,7 +187,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     last = [0.0]
     for p in range(n):
         denoise = s.denoise if (p == 0 and s.denoise >= 0) else None
-        net, label_p = MODELS.get((s.model, denoise))
+        net, label_p = MODELS.get(model_key(s.model, denoise))
         label = label or label_p
 
         def progress(done, total, canvas, p=p):
