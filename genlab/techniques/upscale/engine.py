@@ -89,7 +89,7 @@ def _load(key: str):
     model, _, level = key.partition(":denoise")
     r = resolve(spec(model, int(level) if level else None))
     dev = device()
-    net = load_safetensors(r.path).to(dev)
+    net = load_safetensors(r.path).to(dev, memory_format=torch.channels_last)  # NHWC: oneDNN's fast conv layout
     if dev.type == "cuda":
         net = net.half()
     return net, r.label()
@@ -101,7 +101,7 @@ MODELS = LazyMap(_load)  # model_key(...) -> (network, weights label)
 def forward(net, x: torch.Tensor) -> torch.Tensor:
     """One network pass [1,3,h,w] in [0,1] -> [1,3,s*h,s*w] in [0,1] (waifu2x pads itself)."""
     with torch.inference_mode():
-        x = x.to(next(net.parameters()).dtype)
+        x = x.to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
         y = net.upscale(x) if type(net).__name__ == "UpConv7" else net(x)  # waifu2x pads its input itself
         return y.float().clamp_(0, 1)
 
