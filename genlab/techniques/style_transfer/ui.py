@@ -7,7 +7,7 @@ import pandas as pd
 
 from genlab.core.outputs import save_pngs
 from genlab.techniques import style_transfer as st
-from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.components import EXAMPLES, ImageInput, Slider, controls
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import image_and_info, recipe_drop, stop_button, wire
 
@@ -75,6 +75,13 @@ def build() -> None:
         show_label=False,
     )
     with gr.Row():
+        strength = Slider(
+            minimum=0,
+            maximum=1,
+            step=0.05,
+            value=st.DEFAULT_STYLISATION,
+            label="Stylisation strength (0: the photo's colours shift; 1: the painting takes over)",
+        )
         c = controls(S, ["size", "steps", "coarse_steps"])
     gr.Examples(
         examples=[[str(EXAMPLES / c), str(EXAMPLES / s)] for c, s in PAIRS],
@@ -83,16 +90,19 @@ def build() -> None:
         label="Examples (photos: scikit-image, scikit-learn, matplotlib; paintings: public domain)",
     )
     with gr.Row():
-        c.update(controls(S, ["content_weight", "style_weight", "tv_weight", "seed"]))
-    with gr.Row():
-        c.update(controls(S, ["optimizer", "init", "preserve_colors", "style_scale"]))
+        c.update(controls(S, ["optimizer", "init", "preserve_colors", "style_scale", "seed"]))
     with gr.Accordion("Blend a second style", open=False), gr.Row():
         style2 = ImageInput(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
         c.update(controls(S, ["style_blend"]))
-    with gr.Accordion("Advanced: per-layer style weights, coarse-to-fine levels", open=False):
+    with gr.Accordion("Advanced: raw loss weights α/β/TV, per-layer style weights, coarse-to-fine levels", open=False):
+        with gr.Row():
+            c.update(controls(S, ["content_weight", "style_weight", "tv_weight"]))
         with gr.Row():
             c.update(controls(S, [f"weight_{k}" for k in st.STYLE_LAYERS]))
         c.update(controls(S, ["levels"]))
+    strength.change(  # the simple control writes the raw weight shown under Advanced
+        lambda v: gr.update(value=st.style_weight_for(float(v))), strength, c["style_weight"], api_visibility="private"
+    )
     order = [
         "size",
         "steps",
