@@ -208,6 +208,7 @@ def test_browser_style_transfer_live_and_fast(app_url, browser, tmp_path):
     page.wait_for_selector("text=Fast mode ·", timeout=60_000)
     page.wait_for_timeout(1000)
     assert _loaded_images(page, "img[src*='fast-style-']") >= 1
+    assert page.locator("text=Losses, each as a share of its largest value").count() == 0  # the Gatys curves went
     page.close()
 
 
@@ -366,4 +367,23 @@ def test_browser_history_collects_this_visits_pictures_and_zips_them(app_url, br
     other.get_by_role("tab", name="History", exact=True).click()
     other.get_by_text("Nothing yet").wait_for(timeout=30_000)
     other.close()
+    page.close()
+
+
+def test_browser_scrubs_through_the_denoising_run(app_url, browser, tmp_path):
+    """After a prompt run, the Step slider shows x_t and x̂0 of the first image at any step: the last step at
+    first, then the step typed in, with its timestep in the label."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("x_t after step 20").first.wait_for(timeout=120_000)  # the default 20 steps
+    box = page.get_by_label("number input for Step", exact=True)
+    box.fill("3")
+    box.press("Enter")
+    page.get_by_text("x_t after step 3 (t = ").first.wait_for(timeout=30_000)
+    page.get_by_text("x̂0 predicted at step 3").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-scrub.png"), full_page=True)
     page.close()

@@ -126,6 +126,10 @@ class Trajectory:
     total: int = 0  # steps planned
     offline: bool = True  # pixel-space offline model (28 px pictures), else a hub latent model
     read_as: list[tuple[str, float]] = field(default_factory=list)  # offline: nearest training captions, weight
+    # every step, first image only (for scrubbing through the run): timestep, x_t and x0_hat previews
+    every_t: list[int] = field(default_factory=list)
+    every_xt: list[Image.Image] = field(default_factory=list)
+    every_x0: list[Image.Image] = field(default_factory=list)
 
 
 def _record_x0(scheduler) -> list:
@@ -184,6 +188,10 @@ def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Im
 
     def work(emit):
         def callback(p, i, t, kw):
+            traj.every_t.append(int(t))
+            traj.every_xt.append(previews(kw["latents"][:1], pixel_space=s.offline)[0])
+            if x0_seen[0] is not None:
+                traj.every_x0.append(previews(x0_seen[0][:1], pixel_space=s.offline)[0])
             if i in keep:
                 traj.steps.append(i)
                 traj.timesteps.append(int(t))

@@ -29,7 +29,7 @@ def _live(u):
     if traj is None or not traj.steps or traj.steps[-1] != u.done - 1:
         return None
     strip, plot = frames_strip(traj.xt, traj.offline), schedule_frame(traj, traj.timesteps[-1])
-    return gr.update(), strip, gr.update(), gr.update(), plot, f"step **{u.done} / {u.total}**"
+    return gr.update(), strip, gr.update(), gr.update(), plot, f"step **{u.done} / {u.total}** · {u.desc}", *SCRUB_IDLE
 
 
 def _done(r):
@@ -37,6 +37,8 @@ def _done(r):
     gif = save_gif(gif_frames(traj, r.images[0], traj.offline), r.recipes[0], ms=250, stem="t2i-run")
     now = traj.timesteps[-1] if traj.timesteps else None
     big = [shown(im, True, GIF_CELL) for im in r.images] if traj.offline else r.images
+    n = len(traj.every_xt)
+    scrub = {"xt": traj.every_xt, "x0": traj.every_x0, "t": traj.every_t, "offline": traj.offline}
     return (
         gallery(replace(r, images=big), "t2i"),
         frames_strip(traj.xt, traj.offline),
@@ -44,6 +46,24 @@ def _done(r):
         gif,
         schedule_frame(traj, now),
         r.info,
+        scrub,
+        gr.update(minimum=1, maximum=max(2, n), value=max(1, n), interactive=n > 1),
+        *scrub_at(scrub, n),
+    )
+
+
+SCRUB_IDLE = (gr.update(), gr.update(), gr.update(), gr.update())  # scrub state, slider, x_t, x0: unchanged
+
+
+def scrub_at(scrub: dict | None, step) -> tuple:
+    """(x_t, x0_hat) of the first image after `step` denoising steps (1-based), enlarged; labels say the timestep."""
+    if not scrub or not scrub["xt"]:
+        return None, None
+    k = min(max(int(step or 1), 1), len(scrub["xt"])) - 1
+    xt = shown(scrub["xt"][k], scrub["offline"], GIF_CELL)
+    x0 = shown(scrub["x0"][k], scrub["offline"], GIF_CELL) if k < len(scrub["x0"]) else None
+    return gr.update(value=xt, label=f"x_t after step {k + 1} (t = {scrub['t'][k]})"), gr.update(
+        value=x0, label=f"x̂0 predicted at step {k + 1}"
     )
 
 
@@ -108,9 +128,15 @@ def build() -> None:
             label="Noise schedule",
             show_label=False,
         )
+    with gr.Accordion("Scrub through the run (first image): x_t and x̂0 at any step", open=True), gr.Row():
+        scrub_step = gr.Slider(1, 2, value=1, step=1, label="Step", interactive=False, scale=2)  # set by each run
+        scrub_xt = gr.Image(label="x_t", type="pil", interactive=False, height=200)
+        scrub_x0 = gr.Image(label="x̂0", type="pil", interactive=False, height=200)
+    scrub_state = gr.State(None)
+    scrub_step.change(scrub_at, [scrub_state, scrub_step], [scrub_xt, scrub_x0], queue=False, api_visibility="private")
     grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
     inputs = {k: c[k] for k in FIELDS}
-    outputs = [images, xt, x0, gif, plot, status]
+    outputs = [images, xt, x0, gif, plot, status, scrub_state, scrub_step, scrub_xt, scrub_x0]
     wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop, api_name="text_to_image")
     wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop)
     grid_inputs = {k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]}
