@@ -234,3 +234,49 @@ def test_the_latent_map_is_drawn_on_the_model_thread():
     assert picture.size == (16 * 28, 16 * 28) and "Trouser" in legend and "vae2d" in legend
     point = model_call(lambda: vae_technique.decode_point(0.5, -1.0))
     assert point.size == (196, 196)
+
+
+def test_outline_drawings_are_filled_so_they_reconstruct():
+    """A T-shirt drawn as a closed outline (black strokes on white) is preprocessed as a solid shape, like the
+    Fashion-MNIST pieces, and the real VAE reconstructs it about twice as closely as the bare strokes; an open
+    scribble is left as drawn."""
+    import torch.nn.functional as F
+    from PIL import Image, ImageDraw
+
+    import genlab.techniques.vae.model as M
+    from genlab.techniques.vae import engine
+
+    im = Image.new("RGB", (400, 400), "white")
+    pts = [
+        (120, 80),
+        (170, 60),
+        (230, 60),
+        (280, 80),
+        (340, 140),
+        (300, 180),
+        (270, 150),
+        (270, 340),
+        (130, 340),
+        (130, 150),
+        (100, 180),
+        (60, 140),
+    ]
+    ImageDraw.Draw(im).line([*pts, pts[0]], fill="black", width=6)
+    filled = M.to_fashion(im)
+    g = np.asarray(im.convert("L"), dtype=np.float32)
+    assert filled.mean() > 0.3  # solid, where the strokes alone cover under a tenth
+    strokes = M.fill_outline(np.zeros((10, 10), np.float32))
+    assert strokes.sum() == 0
+    open_scribble = np.zeros((100, 100), np.float32)
+    open_scribble[50, 10:90] = 1.0
+    assert np.array_equal(M.fill_outline(open_scribble), open_scribble)
+    model, _ = engine.MODELS.get("vae")
+    raw = M.fill_outline
+    try:
+        M.fill_outline = lambda a: a
+        bare = M.to_fashion(im)
+    finally:
+        M.fill_outline = raw
+    assert bare.mean() < 0.15 and g.min() == 0
+    err = [F.mse_loss(M.decode(model, model.encode(x)[0]), x).item() for x in (bare, filled)]
+    assert err[1] < 0.6 * err[0], err  # measured: MSE 0.014 against 0.027

@@ -50,7 +50,7 @@ def build() -> None:
         with gr.Row():
             image = ImageInput(label="Upload a picture of clothing", type="filepath", image_mode=None, height=240)
             sketch = gr.Sketchpad(
-                label="…or draw one (pick the brush, then draw)",
+                label="…or draw one (pick the brush, then draw; closed outlines are filled in)",
                 type="numpy",
                 height=240,
                 canvas_size=(280, 280),
