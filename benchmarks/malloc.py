@@ -44,8 +44,13 @@ def main() -> None:
             for _ in range(args.big):
                 c.predict(**kw, size=1024, steps=5, coarse_steps=5, api_name="/style_transfer")
                 rss.append(rss_mb(proc.pid)[0])
+            speed = (
+                f"512 px default {statistics.median(times):.1f} s (runs {', '.join(f'{t:.1f}' for t in times)}); "
+                if times
+                else ""
+            )
             print(
-                f"{policy}: 512 px default {statistics.median(times):.1f} s (runs {', '.join(f'{t:.1f}' for t in times)}); "
+                f"{policy}: {speed}"
                 f"RSS after each 1024 px run {' '.join(f'{r:,.0f}' for r in rss)} MB; peak {rss_mb(proc.pid)[1]:,.0f} MB",
                 flush=True,
             )
