@@ -29,6 +29,12 @@ def decode_point(evt: gr.SelectData):
         raise as_message(e, "vae:point") from None
 
 
+PICK_BRUSH = """() => { setTimeout(() => {
+  const b = document.querySelector('#vae-sketch button[aria-label="Brush"]');
+  if (b && !b.classList.contains('highlight')) b.click();  // 'highlight': the tool already picked
+}, 300); }"""
+
+
 def build() -> None:
     S = vae.Settings
     gr.Markdown(
@@ -46,13 +52,14 @@ def build() -> None:
         info = gr.Markdown("The weights load on first use; the line here then names them.")
         wire(go.click, vae, "sample", sample_c, [images, info], gallery_and_info("vae"), api_name="vae_sample")
         recipe_drop(vae, sample_c, actions=("sample",))
-    with gr.Tab("Reconstruct"):
+    with gr.Tab("Reconstruct") as reconstruct_tab:
         with gr.Row():
             image = ImageInput(label="Upload a picture of clothing", type="filepath", image_mode=None, height=240)
             sketch = gr.Sketchpad(
-                label="…or draw one (pick the brush, then draw; closed outlines are filled in)",
+                label="…or draw one (closed outlines are filled in)",
                 type="numpy",
-                height=240,
+                height=320,
+                elem_id="vae-sketch",
                 canvas_size=(280, 280),
                 brush=gr.Brush(default_size=8, colors=["#000000"], color_mode="fixed"),
             )
@@ -61,6 +68,8 @@ def build() -> None:
         with gr.Row():
             source = controls(S, ["source"], source={"value": "auto"})["source"]
             rec_btn = gr.Button("Reconstruct", variant="primary")
+        # the canvas is ready to draw on: its brush is picked when the tab opens (Gradio starts with no tool)
+        reconstruct_tab.select(None, None, None, js=PICK_BRUSH)
         # whichever was changed last is the one reconstructed (and the result says which)
         image.change(lambda p: "upload" if p else gr.update(), image, source, queue=False, api_visibility="private")
         sketch.change(lambda _: "drawing", sketch, source, queue=False, api_visibility="private")
