@@ -387,3 +387,22 @@ def test_browser_scrubs_through_the_denoising_run(app_url, browser, tmp_path):
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots_dir(tmp_path) / "run-scrub.png"), full_page=True)
     page.close()
+
+
+def test_browser_a_user_mistake_shows_one_toast(app_url, browser):
+    """An empty prompt, then Upscale with no picture: each says what is wrong in exactly one toast."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page.get_by_label("Prompt", exact=True).fill("")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("cannot be empty").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # a second toast would have arrived by now
+    assert page.get_by_text("cannot be empty").count() == 1
+    page.get_by_role("tab", name="Upscale", exact=True).click()
+    page.get_by_role("button", name="Upscale", exact=True).click()
+    page.get_by_text("Give a picture to upscale").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("Give a picture to upscale").count() == 1
+    page.close()
