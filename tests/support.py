@@ -48,6 +48,38 @@ def tiny_vgg():
     return net.eval()
 
 
+def tiny_sr(upscale: int = 4):
+    """A seeded SRVGGNetCompact with 2 body convs of 8 features (the compact super-resolution architecture, tiny)."""
+    from genlab.techniques.upscale.networks import SRVGGNetCompact
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_conv=2, num_feat=8, upscale=upscale)
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.1)
+    return net.eval()
+
+
+def tiny_upscalers() -> LazyMap:
+    """Upscale's MODELS with every model, at every denoise level, answered by a tiny network of its native scale
+    (x2 for waifu2x, else x4)."""
+    from genlab.techniques.upscale import NATIVE
+    from genlab.techniques.upscale.engine import model_key
+
+    nets = {m: tiny_sr(scale) for m, scale in NATIVE.items()}
+    return fixed_models(**{model_key(m, d): n for m, n in nets.items() for d in (None, 0, 1, 2, 3)})
+
+
+def collect(steps) -> tuple[list, object]:
+    """(every item a generator yields, the value it returns)."""
+    items = []
+    while True:
+        try:
+            items.append(next(steps))
+        except StopIteration as end:
+            return items, end.value
+
+
 def tiny_gan():
     from genlab.techniques.gan.model import GANConfig, Generator
 

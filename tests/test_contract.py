@@ -10,7 +10,17 @@ import re
 
 import numpy as np
 import pytest
-from support import EXAMPLES, fixed_models, photo_file, pixels, tiny_fashion_pipeline, tiny_gan, tiny_vae, tiny_vgg
+from support import (
+    EXAMPLES,
+    fixed_models,
+    photo_file,
+    pixels,
+    tiny_fashion_pipeline,
+    tiny_gan,
+    tiny_upscalers,
+    tiny_vae,
+    tiny_vgg,
+)
 
 from genlab.core.control import Control, drain
 from genlab.core.outputs import save_png
@@ -35,10 +45,7 @@ def _dream(monkeypatch, tmp_path):
 
 
 def _upscale(monkeypatch, tmp_path):
-    from test_upscale import tiny_sr
-
-    nets = {"realesr-animevideov3": tiny_sr(), "realesrgan-x4plus": tiny_sr(), "waifu2x-photo": tiny_sr(2)}
-    monkeypatch.setattr("genlab.techniques.upscale.engine.MODELS", fixed_models(**nets))
+    monkeypatch.setattr("genlab.techniques.upscale.engine.MODELS", tiny_upscalers())
     return {"factor": 2, "tile": 64}, {"image": photo_file(tmp_path, "p.png", w=150, h=70)}
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from support import EXAMPLES, fixed_models, photo, photo_file, pinned, pixels, tiny_vgg
+from support import EXAMPLES, collect, fixed_models, photo, photo_file, pinned, pixels, tiny_vgg
 
 from genlab.core.control import Control, drain
 from genlab.core.images import to_tensor
@@ -14,13 +14,8 @@ SMALL = dict(size=96, octaves=2, iterations=4, step_size=0.05, jitter=8)
 
 
 def run_dream(net, start, s, ctl=None, **kw):
-    gen = dream(net, start, s, ctl or Control(), **kw)
-    updates = []
-    while True:
-        try:
-            updates.append(next(gen))
-        except StopIteration as end:
-            return updates, end.value
+    """(updates, (final picture, history)) of a dream."""
+    return collect(dream(net, start, s, ctl or Control(), **kw))
 
 
 @pytest.fixture

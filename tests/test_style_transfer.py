@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import EXAMPLES, fixed_models, photo, photo_file, pinned, pixels, tiny_vgg
+from support import EXAMPLES, collect, fixed_models, photo, photo_file, pinned, pixels, tiny_vgg
 
 from genlab.core.control import Control, drain
 from genlab.core.images import to_tensor
@@ -19,13 +19,7 @@ SMALL = dict(size=128, steps=6, coarse_steps=4, levels=2)
 
 def run_gatys(net, content, styles, s, ctl=None):
     """(updates, (final picture, history)) of the optimisation."""
-    gen = stylise(net, content, styles, s, ctl or Control())
-    updates = []
-    while True:
-        try:
-            updates.append(next(gen))
-        except StopIteration as end:
-            return updates, end.value
+    return collect(stylise(net, content, styles, s, ctl or Control()))
 
 
 def test_loss_decreases_and_output_shape():

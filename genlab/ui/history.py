@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 
 from genlab.core import history
-from genlab.core.outputs import output_dir
+from genlab.core.outputs import output_path
 from genlab.core.recipes import read_recipe
+from genlab.ui.wiring import as_message
 
 NAME = "history"
 TITLE = "History"
@@ -23,7 +24,7 @@ def _caption(path) -> str:
 
 
 def _show(request: gr.Request):
-    items = history.pictures(request.session_hash if request else None)
+    items = history.pictures(history.session_of(request))
     info = (
         f"{len(items)} picture(s) this visit"
         if items
@@ -33,20 +34,14 @@ def _show(request: gr.Request):
 
 
 def _zip(request: gr.Request):
-    import uuid
-
     try:
-        return str(
-            history.zip_all(
-                request.session_hash if request else None, output_dir() / f"genlab-{uuid.uuid4().hex[:8]}.zip"
-            )
-        )
+        return str(history.zip_all(history.session_of(request), output_path("genlab", ".zip")))
     except ValueError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise as_message(e, "history:zip") from None
 
 
 def _recipe(evt: gr.SelectData, request: gr.Request):
-    items = history.pictures(request.session_hash if request else None)
+    items = history.pictures(history.session_of(request))
     if not 0 <= evt.index < len(items):
         return None
     try:

@@ -186,12 +186,12 @@ class Endpoint:
 
             def fn(*args):
                 *args, request = args
-                yield from self.stream(*args, session=getattr(request, "session_hash", None))
+                yield from self.stream(*args, session=history.session_of(request))
         else:
 
             def fn(*args):
                 *args, request = args
-                return self.call(*args, session=getattr(request, "session_hash", None))
+                return self.call(*args, session=history.session_of(request))
 
         params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in self.names]
         if self.stop is not None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from genlab.core.control import Control
+from genlab.core.control import Control, shifted
 from genlab.core.devices import cpu_generator, device
 from genlab.core.images import open_image, resize_long_side, to_picture, to_tensor
 from genlab.core.recipes import make_recipe
@@ -106,9 +106,9 @@ def dream(
             if ctl.halted():
                 break
             dy, dx = torch.randint(-s.jitter, s.jitter + 1, (2,), generator=gen).tolist() if s.jitter else (0, 0)
-            shifted = torch.roll(x, (dy, dx), dims=(2, 3)).requires_grad_(True)
-            value = objective(net, shifted, layer, channel)
-            (g,) = torch.autograd.grad(value, shifted)
+            rolled = torch.roll(x, (dy, dx), dims=(2, 3)).requires_grad_(True)
+            value = objective(net, rolled, layer, channel)
+            (g,) = torch.autograd.grad(value, rolled)
             g = smooth(g, s.smoothing)
             g = g / g.abs().mean().clamp_min(1e-12)
             x = (x + s.step_size * torch.roll(g, (-dy, -dx), dims=(2, 3))).clamp(0, 1).detach()
@@ -135,8 +135,7 @@ def dream(
 
 def _start(s: Settings, inputs: dict) -> Image.Image:
     if s.start == "noise":
-        w, h = (s.size, s.size)
-        return noise_start((w, h), s.seed)
+        return noise_start((s.size, s.size), s.seed)
     if not inputs.get("image"):
         raise ValueError("Give a picture to dream on (upload one or click an example), or choose Start from: noise.")
     return resize_long_side(open_image(inputs["image"], min_side=16), s.size)
@@ -195,24 +194,13 @@ def _channels(s: Settings, ctl: Control):
         if ctl.halted():
             break
         steps = dream(net, start, s, ctl, layer=s.layer.replace("relu", "conv"), channel=c, dev=dev)
-        try:
-            while True:
-                u = next(steps)
-                yield Update(
-                    i * per + u.done, len(channels) * per, f"channel {c} ({i + 1}/{len(channels)})", u.preview, None
-                )
-        except StopIteration as end:
-            pictures.append(end.value[0])
+        final, _ = yield from shifted(steps, i * per, len(channels) * per, f"channel {c} ({i + 1}/{len(channels)})")
+        pictures.append(final)
         captions.append(f"{s.layer} · channel {c}")
     recipes = [
-        {
-            **make_recipe(
-                NAME,
-                s.replace(action="dream", start="noise", channel=c, size=size).params(),
-                weights=label,
-                seed=s.seed,
-            )
-        }
+        make_recipe(
+            NAME, s.replace(action="dream", start="noise", channel=c, size=size).params(), weights=label, seed=s.seed
+        )
         for c in channels[: len(pictures)]
     ]
     info = (

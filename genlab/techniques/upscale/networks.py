@@ -325,6 +325,13 @@ def _assign_convs(plan, layers):
 ARCHS = {"RRDBNet": RRDBNet, "SRVGGNetCompact": SRVGGNetCompact, "UpConv7": UpConv7}
 
 
+def arch_for(stem: str) -> type[nn.Module]:
+    """The architecture of a shipped ncnn model, from its file stem (e.g. REALESRGAN_X4PLUS_UP4X: RRDBNet)."""
+    if stem.startswith("WAIFU2X"):
+        return UpConv7
+    return RRDBNet if "X4PLUS" in stem else SRVGGNetCompact
+
+
 def save_safetensors(net: nn.Module, path: str | Path, **meta: str) -> None:
     """state_dict -> safetensors; arch name + constructor args (+ meta) go in the metadata."""
     meta = {"arch": type(net).__name__, "config": json.dumps(net.config), **meta}

@@ -6,7 +6,7 @@ import gradio as gr
 
 from genlab.core.outputs import save_pngs, save_view
 from genlab.techniques import upscale as up
-from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.components import EXAMPLES, controls, picture_input
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import recipe_drop, stop_button, wire
 
@@ -37,9 +37,7 @@ def build() -> None:
         "Large pictures run in tiles, so memory stays bounded."
     )
     with gr.Row():
-        image = ImageInput(
-            label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300
-        )
+        image = picture_input("Picture", sources=["upload", "clipboard"], height=300)
         out = gr.Image(
             label="Upscaled (PNG with its recipe)", type="filepath", format="png", height=300, interactive=False
         )

@@ -7,7 +7,7 @@ import gradio as gr
 from genlab.core.cards import metrics_md
 from genlab.core.control import model_call
 from genlab.techniques import vae
-from genlab.ui.components import EXAMPLES, ImageInput, controls
+from genlab.ui.components import EXAMPLES, controls, picture_input
 from genlab.ui.send import send_buttons
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
 
@@ -54,7 +54,7 @@ def build() -> None:
         recipe_drop(vae, sample_c, actions=("sample",))
     with gr.Tab("Reconstruct") as reconstruct_tab:
         with gr.Row():
-            image = ImageInput(label="Upload a picture of clothing", type="filepath", image_mode=None, height=240)
+            image = picture_input("Upload a picture of clothing", height=240)
             sketch = gr.Sketchpad(
                 label="…or draw one (closed outlines are filled in)",
                 type="numpy",
@@ -88,8 +88,8 @@ def build() -> None:
         )
     with gr.Tab("Interpolate"):
         with gr.Row():
-            ia = ImageInput(label="Start", type="filepath", image_mode=None, height=200)
-            ib = ImageInput(label="End", type="filepath", image_mode=None, height=200)
+            ia = picture_input("Start", height=200)
+            ib = picture_input("End", height=200)
         if len(examples) >= 2:
             gr.Examples([[examples[0], examples[-1]], [examples[1], examples[2]]], inputs=[ia, ib], label="Pairs")
         with gr.Row():
