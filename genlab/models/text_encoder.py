@@ -41,6 +41,17 @@ class SentenceEncoder(torch.nn.Module):
         mask = tok["attention_mask"][..., None].to(h.dtype)
         return F.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
 
+    @torch.no_grad()
+    def tokens(self, texts: list[str], max_length: int = 24) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token features for cross-attention: (hidden [B,max_length,384] zero-padded, mask [B,max_length] bool,
+        pooled [B,384] as forward() gives)."""
+        tok = self.tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+        h = self.model(**tok).last_hidden_state  # [B,L,384]
+        mask = tok["attention_mask"].bool()
+        h = h * mask[..., None]
+        pooled = F.normalize(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1), dim=-1)
+        return h, mask, pooled
+
 
 @torch.no_grad()
 def encode_texts(encoder: torch.nn.Module, texts: list[str]) -> torch.Tensor:
