@@ -151,8 +151,15 @@ def bench(a):
                 unet(xi, torch.tensor(500), h[:8], class_labels=p[:8], encoder_attention_mask=m[:8])
             inf = (time.time() - t0) / 5
         print(
-            dict(channels=ch, layers=layers, params=params, batch=a.batch, threads=torch.get_num_threads(),
-                 sec_per_step=round(float(np.median(ts[1:])), 3), forward_of_8_s=round(inf, 4)),
+            dict(
+                channels=ch,
+                layers=layers,
+                params=params,
+                batch=a.batch,
+                threads=torch.get_num_threads(),
+                sec_per_step=round(float(np.median(ts[1:])), 3),
+                forward_of_8_s=round(inf, 4),
+            ),
             flush=True,
         )
 
@@ -180,8 +187,9 @@ class Trainer:
         self.sched = ldm.build_scheduler()
         ac = self.sched.alphas_cumprod
         self.snr = ac / (1 - ac)  # SNR(t) = alpha_bar / (1 - alpha_bar)
-        self.state = dict(step=0, seconds=0.0, samples_seen=0, loss_curve=[], exports=[],
-                          started=time.strftime("%Y-%m-%d %H:%M:%S"))
+        self.state = dict(
+            step=0, seconds=0.0, samples_seen=0, loss_curve=[], exports=[], started=time.strftime("%Y-%m-%d %H:%M:%S")
+        )
         ck_path = self.run / "ckpt.pt"
         if a.resume and ck_path.exists():
             ck = torch.load(ck_path, map_location="cpu", weights_only=True)  # our own checkpoint; tensors only
@@ -199,16 +207,28 @@ class Trainer:
                 self.cfg["lr"] = a.set_lr
             log(f"resumed {ck_path} at step {self.state['step']}")
         else:
-            self.cfg = dict(channels=list(a.channels), layers=a.layers, heads=a.heads, batch=a.batch, lr=a.lr,
-                            warmup=a.warmup, ema=a.ema, p_uncond=a.p_uncond, min_snr=a.min_snr, seed=a.seed,
-                            init=a.init, vae=str(a.vae))
+            self.cfg = dict(
+                channels=list(a.channels),
+                layers=a.layers,
+                heads=a.heads,
+                batch=a.batch,
+                lr=a.lr,
+                warmup=a.warmup,
+                ema=a.ema,
+                p_uncond=a.p_uncond,
+                min_snr=a.min_snr,
+                seed=a.seed,
+                init=a.init,
+                vae=str(a.vae),
+            )
             if a.init:
                 from diffusers import UNet2DConditionModel
 
                 self.unet = UNet2DConditionModel.from_pretrained(Path(a.init) / "unet")
                 c = self.unet.config
-                self.cfg.update(channels=list(c.block_out_channels), layers=c.layers_per_block,
-                                heads=c.attention_head_dim)
+                self.cfg.update(
+                    channels=list(c.block_out_channels), layers=c.layers_per_block, heads=c.attention_head_dim
+                )
             else:
                 self.unet = ldm.build_unet(tuple(a.channels), a.layers, a.heads)
             self.ema = copy.deepcopy(self.unet)
@@ -260,7 +280,9 @@ class Trainer:
         noise = torch.randn(zn.shape, generator=self.gen)
         x = self.sched.add_noise(zn, noise, t).contiguous(memory_format=torch.channels_last)
         dev = self.acc.device
-        pred = self.unet(x.to(dev), t.to(dev), h.to(dev), class_labels=p.to(dev), encoder_attention_mask=m.to(dev)).sample
+        pred = self.unet(
+            x.to(dev), t.to(dev), h.to(dev), class_labels=p.to(dev), encoder_attention_mask=m.to(dev)
+        ).sample
         snr = self.snr[t]
         w = torch.clamp(snr, max=self.cfg["min_snr"]) / snr  # min-SNR-gamma for epsilon (Hang et al. 2023, eq. 10)
         loss = (w.to(dev) * F.mse_loss(pred.float(), noise.to(dev), reduction="none").mean((1, 2, 3))).mean()
@@ -283,9 +305,15 @@ class Trainer:
     def checkpoint(self):
         tmp = self.run / "ckpt.pt.tmp"
         torch.save(
-            dict(model=self.acc.unwrap_model(self.unet).state_dict(), ema=self.ema.state_dict(),
-                 opt=self.opt.state_dict(), gen=self.gen.get_state(), torch_rng=torch.get_rng_state(),
-                 state=self.state, cfg=self.cfg),
+            dict(
+                model=self.acc.unwrap_model(self.unet).state_dict(),
+                ema=self.ema.state_dict(),
+                opt=self.opt.state_dict(),
+                gen=self.gen.get_state(),
+                torch_rng=torch.get_rng_state(),
+                state=self.state,
+                cfg=self.cfg,
+            ),
             tmp,
         )
         os.replace(tmp, self.run / "ckpt.pt")
@@ -296,10 +324,13 @@ class Trainer:
         from genlab.models.text_encoder import ENCODER
 
         # the UNet ships in float16 (half the bytes; loaded back as float32 on CPU), the VAE in float32
-        pipe = ldm.ColourLDMPipeline(vae=self.vae, unet=copy.deepcopy(self.ema).half(), scheduler=self.sched,
-                                     text_encoder=None)
+        pipe = ldm.ColourLDMPipeline(
+            vae=self.vae, unet=copy.deepcopy(self.ema).half(), scheduler=self.sched, text_encoder=None
+        )
         sample = ldm.ColourLDMPipeline(
-            vae=self.vae, unet=self.ema, text_encoder=ENCODER.get(),
+            vae=self.vae,
+            unet=self.ema,
+            text_encoder=ENCODER.get(),
             scheduler=DPMSolverMultistepScheduler.from_config(self.sched.config, algorithm_type="dpmsolver++"),
         )
         sample.set_progress_bar_config(disable=True)
@@ -312,10 +343,19 @@ class Trainer:
         pipe, sample = self.pipeline()
         gens = [torch.Generator().manual_seed(k) for k in range(4 * len(SAMPLE_PROMPTS))]
         with torch.inference_mode():
-            imgs = sample(SAMPLE_PROMPTS, num_images_per_prompt=4, generator=gens, num_inference_steps=20,
-                          output_type="pt").images  # [32,3,128,128]
-        grid = (imgs.unflatten(0, (len(SAMPLE_PROMPTS), 4)).permute(0, 3, 1, 4, 2).flatten(2, 3).flatten(0, 1)
-                .mul(255).round().byte().numpy())  # rows: prompts, columns: seeds
+            imgs = sample(
+                SAMPLE_PROMPTS, num_images_per_prompt=4, generator=gens, num_inference_steps=20, output_type="pt"
+            ).images  # [32,3,128,128]
+        grid = (
+            imgs.unflatten(0, (len(SAMPLE_PROMPTS), 4))
+            .permute(0, 3, 1, 4, 2)
+            .flatten(2, 3)
+            .flatten(0, 1)
+            .mul(255)
+            .round()
+            .byte()
+            .numpy()
+        )  # rows: prompts, columns: seeds
         g = self.run / f"samples_step{self.state['step']:07d}.png"
         Image.fromarray(grid).save(g)
         tmp = self.out.with_name(self.out.name + ".tmp")
@@ -343,23 +383,37 @@ class Trainer:
             model="genlab ColourLDMPipeline (diffusers UNet2DConditionModel + AutoencoderKL + MiniLM-L6)",
             purpose="a miniature Stable Diffusion: 128 px colour pictures from a prompt, trained on this CPU",
             architecture=dict(
-                unet=dict(block_out_channels=c["channels"], layers_per_block=c["layers"], attention_heads=c["heads"],
-                          latent_shape=list(ldm.LATENT_SHAPE), params=self.params,
-                          cross_attention="MiniLM-L6 token features [24,384] at 8x8, 4x4 and the middle",
-                          class_embedding="pooled MiniLM sentence embedding (projection)"),
-                vae=dict(path="weights/colour_vae (frozen)", latents_mean=self.vae.config.latents_mean,
-                         latents_std=self.vae.config.latents_std),
+                unet=dict(
+                    block_out_channels=c["channels"],
+                    layers_per_block=c["layers"],
+                    attention_heads=c["heads"],
+                    latent_shape=list(ldm.LATENT_SHAPE),
+                    params=self.params,
+                    cross_attention="MiniLM-L6 token features [24,384] at 8x8, 4x4 and the middle",
+                    class_embedding="pooled MiniLM sentence embedding (projection)",
+                ),
+                vae=dict(
+                    path="weights/colour_vae (frozen)",
+                    latents_mean=self.vae.config.latents_mean,
+                    latents_std=self.vae.config.latents_std,
+                ),
                 scheduler="DDPM 1000 steps, scaled_linear 0.00085..0.012 (Stable Diffusion's), epsilon",
             ),
             training=dict(
-                steps=self.state["step"], samples_seen=self.state["samples_seen"],
-                wall_hours=round(self.state["seconds"] / 3600, 3), started=self.state["started"],
-                updated=time.strftime("%Y-%m-%d %H:%M:%S"), seed=c["seed"], batch=c["batch"], lr=c["lr"],
+                steps=self.state["step"],
+                samples_seen=self.state["samples_seen"],
+                wall_hours=round(self.state["seconds"] / 3600, 3),
+                started=self.state["started"],
+                updated=time.strftime("%Y-%m-%d %H:%M:%S"),
+                seed=c["seed"],
+                batch=c["batch"],
+                lr=c["lr"],
                 optimizer=f"AdamW(0.9, 0.999, wd 0.01), {c['warmup']}-step warm-up, grad clip 1",
                 loss=f"epsilon MSE, min-SNR-{c['min_snr']} weights; caption dropped {c['p_uncond']:.0%}",
                 ema=f"decay min({c['ema']}, (1+step)/(10+step)); the EMA weights are exported",
                 augment="horizontal mirror (encoded beside each image), a random caption of the image per step",
-                threads=torch.get_num_threads(), init=c.get("init"),
+                threads=torch.get_num_threads(),
+                init=c.get("init"),
                 command=" ".join(["python -m genlab.colour.train_ldm", *sys.argv[1:]]),
                 machine=f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                 f"diffusers {diffusers.__version__}",
@@ -367,11 +421,19 @@ class Trainer:
             exports=self.state["exports"],
             loss_curve=[dict(step=s, loss=round(v, 5)) for s, v in curve[::stride]],
             data=dict(
-                builder="python -m genlab.colour.data --out ~/.cache/genlab/colour128", split="train",
-                n_train=int(self.data["n_images"]), n_captions=len(self.data["owner"]),
-                sources={k: dict(licence=v["licence"], package=v["package"], images=v["total"],
-                                 attribution=colour_data.SOURCES.get(k, {}).get("attribution", ""))
-                         for k, v in data_meta["sources"].items()},
+                builder="python -m genlab.colour.data --out ~/.cache/genlab/colour128",
+                split="train",
+                n_train=int(self.data["n_images"]),
+                n_captions=len(self.data["owner"]),
+                sources={
+                    k: dict(
+                        licence=v["licence"],
+                        package=v["package"],
+                        images=v["total"],
+                        attribution=colour_data.SOURCES.get(k, {}).get("attribution", ""),
+                    )
+                    for k, v in data_meta["sources"].items()
+                },
             ),
             licence_note="Weights trained on CC BY 4.0 (Twemoji), CC BY-SA 4.0 (OpenMoji, EmojiOne via gemojione), "
             "OFL 1.1 (Noto Color Emoji) and public-domain (Openclipart) artwork; keep these attributions. "
@@ -392,8 +454,13 @@ class Trainer:
         t_end = time.time() + a.hours * 3600
         last_ck = last_ex = time.time()
         ema_loss = None
-        bar = tqdm(total=a.max_steps or None, initial=self.state["step"], mininterval=a.tqdm_seconds,
-                   file=sys.stdout, ncols=100)
+        bar = tqdm(
+            total=a.max_steps or None,
+            initial=self.state["step"],
+            mininterval=a.tqdm_seconds,
+            file=sys.stdout,
+            ncols=100,
+        )
         while not self.stop and time.time() < t_end and (not a.max_steps or self.state["step"] < a.max_steps):
             t = time.time()
             loss = self.train_step()
