@@ -108,6 +108,43 @@ class HashEncoder(torch.nn.Module):
         out = [torch.randn(384, generator=torch.Generator().manual_seed(zlib.crc32(t.encode()))) for t in texts]
         return torch.nn.functional.normalize(torch.stack(out), dim=-1)
 
+    def tokens(self, texts, max_length=24):
+        """(hidden [B,L,384], mask [B,L], pooled [B,384]): one seeded vector per word, as MiniLM's shapes."""
+        h = torch.zeros(len(texts), max_length, 384)
+        m = torch.zeros(len(texts), max_length, dtype=torch.bool)
+        for i, t in enumerate(texts):
+            words = ["[CLS]", *t.split()][:max_length]
+            h[i, : len(words)] = self(words)
+            m[i, : len(words)] = True
+        pooled = torch.nn.functional.normalize(h.sum(1) / m.sum(1, keepdim=True).clamp(min=1), dim=-1)
+        return h, m, pooled
+
+
+def tiny_colour_pipeline():
+    """genlab's colour latent pipeline with a tiny random VAE and UNet (seeded) and the hash encoder."""
+    from diffusers import AutoencoderKL, DDIMScheduler
+
+    from genlab.colour import ldm
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 16, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=128,
+        latents_mean=[0.1, -0.2, 0.0, 0.3],
+        latents_std=[1.5, 0.5, 1.0, 2.0],
+    ).eval()
+    unet = ldm.build_unet((32, 32, 64), layers=1, heads=2)
+    scheduler = DDIMScheduler.from_config(ldm.build_scheduler().config)
+    pipe = ldm.ColourLDMPipeline(vae=vae, unet=unet.eval(), scheduler=scheduler, text_encoder=HashEncoder())
+    pipe.set_progress_bar_config(disable=True)
+    pipe.latent_rgb = ldm.fit_latent_rgb(pipe, n=4)
+    return pipe
+
 
 def tiny_fashion_pipeline():
     """genlab's offline pipeline class with a tiny random UNet and the hash encoder."""

@@ -15,7 +15,7 @@ from support import (
     fixed_models,
     photo_file,
     pixels,
-    tiny_fashion_pipeline,
+    tiny_colour_pipeline,
     tiny_gan,
     tiny_upscalers,
     tiny_vae,
@@ -63,7 +63,7 @@ def _t2i(monkeypatch, tmp_path):
     from genlab.techniques.text_to_image import OFFLINE_MODEL
 
     monkeypatch.setattr(
-        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{OFFLINE_MODEL: tiny_fashion_pipeline()})
+        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{OFFLINE_MODEL: tiny_colour_pipeline()})
     )
     return {"steps": 6, "batch": 2, "seed": 5, "prompt": "a coat"}, {}
 

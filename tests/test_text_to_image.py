@@ -98,9 +98,9 @@ def test_hub_path_pinned_slice(tiny_sd_dir, allow):
 
 def test_offline_pipeline_pinned_slice(monkeypatch):
     monkeypatch.setattr(
-        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{t2i.OFFLINE_MODEL: tiny_fashion_pipeline()})
+        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{t2i.FASHION_MODEL: tiny_fashion_pipeline()})
     )
-    images, _, _ = generate(t2i.Settings(prompt="a coat", steps=5, batch=1, seed=3))
+    images, _, _ = generate(t2i.Settings(model=t2i.FASHION_MODEL, prompt="a coat", steps=5, batch=1, seed=3))
     got = pixels(images)[0, 8:20:2, 8:20:2].ravel()
     assert np.abs(got - OFFLINE_SLICE).max() <= 2, got.astype(int).tolist()
 
@@ -154,9 +154,9 @@ def test_stop_interrupts_the_pipeline(tiny_sd_dir, allow):
 
 def test_the_grid_is_four_seeds_by_five_guidance_scales(monkeypatch):
     monkeypatch.setattr(
-        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{t2i.OFFLINE_MODEL: tiny_fashion_pipeline()})
+        "genlab.techniques.text_to_image.pipelines.MODELS", fixed_models(**{t2i.FASHION_MODEL: tiny_fashion_pipeline()})
     )
-    r = drain(t2i.run(t2i.Settings(action="grid", steps=2)))
+    r = drain(t2i.run(t2i.Settings(model=t2i.FASHION_MODEL, action="grid", steps=2)))
     assert r.images[0].size == (40 + 112 * len(t2i.GRID_SCALES), 20 + 112 * t2i.GRID_SEEDS)
 
 
@@ -191,7 +191,7 @@ def test_offline_pipeline_save_load_round_trip_and_training_step(tmp_path):
 
 
 def test_shipped_offline_model_runs():
-    images, traj, label = generate(t2i.Settings(prompt="a pair of sneakers", steps=4, batch=2))
+    images, traj, label = generate(t2i.Settings(model=t2i.FASHION_MODEL, prompt="a pair of sneakers", steps=4, batch=2))
     assert len(images) == 2 and images[0].size == (28, 28)
     a = pixels(images)
     assert np.isfinite(a).all() and a.max() > 0
@@ -203,7 +203,7 @@ def test_shipped_offline_model_runs():
 def test_shipped_caption_prior_reads_unseen_words_as_their_class():
     from genlab.techniques.text_to_image.captions import train_captions
 
-    pipe, _ = MODELS.get(t2i.OFFLINE_MODEL)
+    pipe, _ = MODELS.get(t2i.FASHION_MODEL)
     prior = pipe.prior
     assert prior is not None and len(prior.texts) == len(train_captions()) and 0 < prior.temperature < 1
     label = dict(train_captions())
@@ -267,7 +267,11 @@ def test_every_scheduler_draws_on_a_black_background(scheduler):
     """Fashion-MNIST pictures are a light object on black: each sampler must give that, not a grey field
     (DDIM with the DDPM training config's x0 clipping once did)."""
     steps = 25 if scheduler != "DDPM (ancestral)" else 200
-    images, _, _ = generate(t2i.Settings(prompt="a leather handbag", steps=steps, scheduler=scheduler, batch=4, seed=0))
+    images, _, _ = generate(
+        t2i.Settings(
+            model=t2i.FASHION_MODEL, prompt="a leather handbag", steps=steps, scheduler=scheduler, batch=4, seed=0
+        )
+    )
     a = pixels(images)  # [4,28,28] in 0-255
     corners = np.concatenate(
         [a[:, :3, :3].ravel(), a[:, :3, -3:].ravel(), a[:, -3:, :3].ravel(), a[:, -3:, -3:].ravel()]

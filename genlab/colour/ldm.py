@@ -91,6 +91,7 @@ class ColourLDMPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder)
         self._interrupt = threading.Event()
+        self.latent_rgb: torch.Tensor | None = None  # [5,3] latent -> RGB preview map (load_pipeline fits it)
 
     # -------------------------------------------------------------- parts
     def encode_prompt(self, prompts: list[str]):
@@ -189,3 +190,46 @@ class ColourLDMPipeline(DiffusionPipeline):
     def interrupt(self) -> None:
         """Stop the running call after its current step."""
         self._interrupt.set()
+
+
+# ---------------------------------------------------------------- loading
+SHIPPED_NAME = "colour_ldm"
+ENV_VAR = "GENLAB_COLOUR_LDM_WEIGHTS"
+
+
+def shipped_dir():
+    from genlab.core.weights import REPO_WEIGHTS
+
+    return REPO_WEIGHTS / SHIPPED_NAME
+
+
+@torch.no_grad()
+def fit_latent_rgb(pipe: ColourLDMPipeline, n: int = 32, seed: int = 0) -> torch.Tensor:
+    """A [5,3] affine map from a normalised latent pixel (4 channels + 1) to the RGB in [-1,1] the VAE decodes
+    around it (8x8 average), least squares over n N(0,1) latents: a preview of z_t without decoding
+    (the idea of SD_LATENT_RGB for Stable Diffusion)."""
+    z = torch.randn(n, *LATENT_SHAPE, generator=torch.Generator().manual_seed(seed))
+    x = pipe.decode_latents(z.to(pipe.vae.device, pipe.vae.dtype)).float().cpu() * 2 - 1  # [n,3,128,128]
+    target = torch.nn.functional.avg_pool2d(x, 8).permute(0, 2, 3, 1).reshape(-1, 3)  # [n*256,3]
+    a = torch.cat([z.permute(0, 2, 3, 1).reshape(-1, 4), torch.ones(len(target), 1)], 1)  # [n*256,5]
+    return torch.linalg.lstsq(a, target).solution  # [5,3]
+
+
+def load_pipeline(path: str | None = None) -> ColourLDMPipeline:
+    """The shipped (or given) pipeline in float32 on CPU (the caller moves it), MiniLM attached, with its
+    latent-to-RGB preview map fitted."""
+    import os
+    from pathlib import Path
+
+    from genlab.models.text_encoder import ENCODER
+
+    path = path or os.environ.get(ENV_VAR) or str(shipped_dir())
+    if not (Path(path) / "model_index.json").is_file():
+        raise ValueError(f"No colour diffusion pipeline in {Path(path).name} (expected model_index.json there).")
+    pipe = ColourLDMPipeline.from_pretrained(
+        path, text_encoder=ENCODER.get(), use_safetensors=True, torch_dtype=torch.float32
+    )
+    pipe.unet.to(memory_format=torch.channels_last)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.latent_rgb = fit_latent_rgb(pipe)
+    return pipe

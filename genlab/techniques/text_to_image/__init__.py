@@ -10,8 +10,12 @@ from genlab.core import settings as S
 
 NAME = "text_to_image"
 TITLE = "Prompt-to-image"
-OFFLINE_MODEL = "genlab Fashion-MNIST text-to-image (offline)"
-OFFLINE_SIDE = 28  # the offline model draws 28x28 pictures
+COLOUR_MODEL = "genlab colour latent diffusion (offline)"  # a miniature Stable Diffusion trained here, 128 px
+FASHION_MODEL = "genlab Fashion-MNIST text-to-image (offline)"  # pixel-space, 28x28 greyscale clothing
+OFFLINE_MODEL = COLOUR_MODEL  # the offline default
+OFFLINE_MODELS = (COLOUR_MODEL, FASHION_MODEL)
+OFFLINE_SIDES = {COLOUR_MODEL: 128, FASHION_MODEL: 28}
+OFFLINE_SIDE = OFFLINE_SIDES[FASHION_MODEL]
 HUB_MODELS = (
     "stabilityai/sd-turbo",  # 1-4 step distilled SD 2.1: the CPU-friendly hub default
     "stable-diffusion-v1-5/stable-diffusion-v1-5",  # the classic SD 1.5
@@ -34,13 +38,13 @@ def allowed_models() -> list[str]:
     runs the app names in $GENLAB_T2I_MODEL / $GENLAB_T2I_MODELS (comma-separated). Anything else would let
     a visitor make the server download any hub repository or read any folder."""
     extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
-    return list(dict.fromkeys([OFFLINE_MODEL, *HUB_MODELS, default_model(), *extra]))
+    return list(dict.fromkeys([*OFFLINE_MODELS, *HUB_MODELS, default_model(), *extra]))
 
 
 def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
     """(can it run now, where it comes from), without loading it. probe: ask whether the hub can be reached
     (at most once per process, 3 s at most); without it, a model that is not cached "needs the hub"."""
-    if model == OFFLINE_MODEL:
+    if model in OFFLINE_MODELS:
         return True, "trained here, shipped with genlab: always available"
     if Path(model).is_dir():
         return True, "a local diffusers folder"
@@ -59,30 +63,36 @@ def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
 
 def model_limits(model: str) -> tuple[int, int]:
     """(most steps, most images) a request may ask of this model."""
-    return (1000, S.MAX_BATCH) if model == OFFLINE_MODEL else (HUB_MAX_STEPS, HUB_MAX_BATCH)
+    return (1000, S.MAX_BATCH) if model in OFFLINE_MODELS else (HUB_MAX_STEPS, HUB_MAX_BATCH)
 
 
 @dataclass(frozen=True)
 class Settings(S.Settings):
-    action: str = S.choice("generate", ("generate", "grid"), label="Action")
-    prompt: str = S.text("a pair of sneakers", max_chars=1000, required=True, label="Prompt")
+    action: str = S.choice("generate", ("generate", "grid", "encode"), label="Action")
+    prompt: str = S.text("a red apple", max_chars=1000, required=True, label="Prompt")
     negative_prompt: str = S.text("", max_chars=1000, label="Negative prompt")
     model: str = S.text(OFFLINE_MODEL, max_chars=300, label="Model (more: GENLAB_T2I_MODELS)")
     steps: int = S.integer(20, 1, 1000, label="Steps")
     guidance: float = S.number(DEFAULT_GUIDANCE, 0.0, 30.0, step=0.5, label="Guidance w")
     scheduler: str = S.choice("DPM-Solver++", SCHEDULERS, label="Scheduler")
     seed: int = S.seed("Seed (image i uses seed + i)")
-    size: int = S.integer(512, 256, 1024, step=64, label="Size (hub models; offline is 28×28)")
+    size: int = S.integer(512, 256, 1024, step=64, label="Size (hub models; offline: 128 or 28 px)")
     batch: int = S.integer(8, 1, S.MAX_BATCH, label="Images")
     trajectory: int = S.integer(8, 2, 32, label="Trajectory frames")
 
     @property
     def offline(self) -> bool:
-        return self.model == OFFLINE_MODEL
+        """One of genlab's own models (shipped weights, no hub)."""
+        return self.model in OFFLINE_MODELS
+
+    @property
+    def pixel_space(self) -> bool:
+        """Denoises pixels (the Fashion-MNIST model), not a VAE's latents."""
+        return self.model == FASHION_MODEL
 
     @property
     def side(self) -> int:
-        return OFFLINE_SIDE if self.offline else self.size
+        return OFFLINE_SIDES.get(self.model, self.size)
 
     def check(self) -> None:
         if self.model not in allowed_models():
@@ -100,8 +110,9 @@ class Settings(S.Settings):
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):
     """generate: the prompt's images (image i from seed + i) with the x_t / x̂0 trajectory and the schedule;
-    grid: GRID_SEEDS seeds x GRID_SCALES guidance scales, sharing one request budget and Stop."""
+    grid: GRID_SEEDS seeds x GRID_SCALES guidance scales, sharing one request budget and Stop;
+    encode: inputs["image"] through the colour model's VAE: its latents and their reconstruction."""
     from genlab.core.control import Control
     from genlab.techniques.text_to_image.engine import run as _run
 
-    return _run(settings, ctl or Control())
+    return _run(settings, inputs or {}, ctl or Control())

@@ -20,7 +20,7 @@ from genlab.core.devices import cpu_generator, device, dtype
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
 from genlab.core.weights import LazyMap, file_sha256, hub_offline
-from genlab.techniques.text_to_image import OFFLINE_MODEL, Settings
+from genlab.techniques.text_to_image import COLOUR_MODEL, FASHION_MODEL, OFFLINE_MODELS, Settings
 
 try:  # ZeroGPU Spaces: the GPU is attached only inside functions marked spaces.GPU
     import spaces
@@ -47,26 +47,43 @@ def make_scheduler(name: str, config: dict):
     raise ValueError(f"Unknown scheduler {name!r}.")
 
 
-def _load_offline():
-    from genlab.techniques.text_to_image import fashion
+def _unet_sha(folder: Path) -> str:
+    """sha256 of the UNet's weights (the index file when sharded), shortened."""
+    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
+        f = folder / "unet" / name
+        if f.is_file():
+            return file_sha256(f)
+    return "?"
 
-    pipe = fashion.load_pipeline()
+
+def _load_offline(model: str):
+    if model == COLOUR_MODEL:
+        from genlab.colour import ldm
+
+        pipe = ldm.load_pipeline()
+        shipped = ldm.shipped_dir()
+        what = "genlab's miniature Stable Diffusion (VAE + UNet + MiniLM), 128 px colour"
+    else:
+        from genlab.techniques.text_to_image import fashion
+
+        pipe = fashion.load_pipeline()
+        shipped = fashion.SHIPPED
+        what = "genlab's own Fashion-MNIST model, 28 px greyscale"
     folder = Path(pipe.config._name_or_path)
-    f = folder / "unet" / "diffusion_pytorch_model.safetensors"
-    sha = file_sha256(f) if f.is_file() else "?"
-    where = (
-        "repo-shipped weights/text2image" if folder.resolve() == fashion.SHIPPED.resolve() else f"folder {folder.name}"
-    )
+    where = f"repo-shipped weights/{shipped.name}" if folder.resolve() == shipped.resolve() else f"folder {folder.name}"
     prior = (
-        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)" if pipe.prior else ""
+        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)"
+        if getattr(pipe, "prior", None)
+        else ""
     )
-    return pipe, f"genlab's own model, {where} (sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
+    sha = _unet_sha(folder)
+    return pipe, f"{what}, {where} (UNet sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
 
 
 def _load(model: str):
-    """(pipeline, weights label) for OFFLINE_MODEL, a local diffusers folder or a hub id."""
-    if model == OFFLINE_MODEL:
-        return _load_offline()
+    """(pipeline, weights label) for one of genlab's offline models, a local diffusers folder or a hub id."""
+    if model in OFFLINE_MODELS:
+        return _load_offline(model)
     from diffusers import AutoPipelineForText2Image
 
     dev = device()
@@ -83,7 +100,7 @@ def _load(model: str):
             if hub_offline():
                 raise ValueError(
                     f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
-                    f"Use '{OFFLINE_MODEL}' offline, or a local diffusers folder."
+                    f"Use '{COLOUR_MODEL}' or '{FASHION_MODEL}' offline, or a local diffusers folder."
                 ) from None
             try:
                 pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), "Hugging Face hub download"
@@ -105,12 +122,18 @@ SD_LATENT_RGB = torch.tensor(
 )
 
 
-def previews(latents: torch.Tensor, *, pixel_space: bool) -> list[Image.Image]:
-    """[B,C,h,w] -> preview pictures. Pixel-space models: x in [-1,1]; latent models: linear projection."""
+def previews(latents: torch.Tensor, *, pixel_space: bool, latent_rgb: torch.Tensor | None = None) -> list[Image.Image]:
+    """[B,C,h,w] -> preview pictures. Pixel-space models: x in [-1,1]; latent models: a linear projection
+    (latent_rgb [5,3] affine map when the pipeline has one, else Stable Diffusion's SD_LATENT_RGB)."""
     x = latents.detach().float().cpu()
     if pixel_space:
         return to_pictures(x, value_range=(-1.0, 1.0))
-    rgb = torch.einsum("bchw,cr->brhw", x, SD_LATENT_RGB) if x.shape[1] == 4 else x[:, :3]
+    if latent_rgb is not None and x.shape[1] == 4:
+        rgb = torch.einsum("bchw,cr->brhw", x, latent_rgb[:4]) + latent_rgb[4].view(1, 3, 1, 1)
+    elif x.shape[1] == 4:
+        rgb = torch.einsum("bchw,cr->brhw", x, SD_LATENT_RGB)
+    else:
+        rgb = x[:, :3]
     return to_pictures(rgb, value_range=(-1.0, 1.0))
 
 
@@ -124,12 +147,16 @@ class Trajectory:
     x0: list[list[Image.Image]] = field(default_factory=list)  # per frame, per image: x0_hat preview
     alphas_cumprod: list[float] = field(default_factory=list)  # the scheduler's training schedule
     total: int = 0  # steps planned
-    offline: bool = True  # pixel-space offline model (28 px pictures), else a hub latent model
+    offline: bool = True  # pixel-space offline model (28 px pictures), else a latent model
     read_as: list[tuple[str, float]] = field(default_factory=list)  # offline: nearest training captions, weight
     # every step, first image only (for scrubbing through the run): timestep, x_t and x0_hat previews
     every_t: list[int] = field(default_factory=list)
     every_xt: list[Image.Image] = field(default_factory=list)
     every_x0: list[Image.Image] = field(default_factory=list)
+    # latent models, first image, at each recorded frame: z_t's channels [C,h,w] (numpy) and, for genlab's
+    # colour model, the VAE decode of x0_hat (what the latent means as a picture)
+    channels: list[np.ndarray] = field(default_factory=list)
+    decoded: list[Image.Image] = field(default_factory=list)
 
 
 def _record_x0(scheduler) -> list:
@@ -156,8 +183,9 @@ def _request_pipeline(s: Settings):
     scheduler = make_scheduler(s.scheduler, base.scheduler.config)
     pipe = type(base)(**{**base.components, "scheduler": scheduler})
     pipe.set_progress_bar_config(disable=True)
-    if getattr(base, "prior", None) is not None:
-        pipe.prior = base.prior  # read-only, shared
+    for shared in ("prior", "latent_rgb"):  # read-only, shared
+        if getattr(base, shared, None) is not None:
+            setattr(pipe, shared, getattr(base, shared))
     return pipe, scheduler, label
 
 
@@ -180,24 +208,32 @@ def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Im
     pipe, scheduler, label = _request_pipeline(s)
     x0_seen = _record_x0(scheduler)
     traj = Trajectory(
-        total=s.steps, offline=s.offline, alphas_cumprod=[float(a) for a in getattr(scheduler, "alphas_cumprod", [])]
+        total=s.steps,
+        offline=s.pixel_space,
+        alphas_cumprod=[float(a) for a in getattr(scheduler, "alphas_cumprod", [])],
     )
     if getattr(pipe, "prior", None) is not None:
         traj.read_as = pipe.prior.matches(pipe.text_encoder([s.prompt])[0])
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
+    view = dict(pixel_space=s.pixel_space, latent_rgb=getattr(pipe, "latent_rgb", None))
+    decode = getattr(pipe, "decode_latents", None)  # genlab's colour model: cheap enough to decode x0_hat
 
     def work(emit):
         def callback(p, i, t, kw):
             traj.every_t.append(int(t))
-            traj.every_xt.append(previews(kw["latents"][:1], pixel_space=s.offline)[0])
+            traj.every_xt.append(previews(kw["latents"][:1], **view)[0])
             if x0_seen[0] is not None:
-                traj.every_x0.append(previews(x0_seen[0][:1], pixel_space=s.offline)[0])
+                traj.every_x0.append(previews(x0_seen[0][:1], **view)[0])
             if i in keep:
                 traj.steps.append(i)
                 traj.timesteps.append(int(t))
-                traj.xt.append(previews(kw["latents"], pixel_space=s.offline))
+                traj.xt.append(previews(kw["latents"], **view))
                 if x0_seen[0] is not None:
-                    traj.x0.append(previews(x0_seen[0], pixel_space=s.offline))
+                    traj.x0.append(previews(x0_seen[0], **view))
+                if not s.pixel_space:
+                    traj.channels.append(kw["latents"][0].detach().float().cpu().numpy())
+                    if decode is not None and x0_seen[0] is not None:
+                        traj.decoded.append(to_pictures(decode(x0_seen[0][:1]))[0])
             emit(Update(i + 1, s.steps, "denoising", data={"trajectory": traj}))
             if ctl.halted() and s.offline:
                 p.interrupt()

@@ -9,16 +9,25 @@ import gradio as gr
 from genlab.core.cards import metrics_md
 from genlab.core.outputs import save_gif
 from genlab.techniques import text_to_image as t2i
-from genlab.techniques.text_to_image.views import GIF_CELL, frames_strip, gif_frames, schedule_frame, shown
-from genlab.ui.components import Dropdown, controls
+from genlab.techniques.text_to_image.views import (
+    GIF_CELL,
+    frames_strip,
+    gif_frames,
+    latent_grid,
+    schedule_frame,
+    shown,
+)
+from genlab.ui.components import Dropdown, controls, picture_input
 from genlab.ui.send import send_buttons
-from genlab.ui.wiring import gallery, image_and_info, recipe_drop, stop_button, wire
+from genlab.ui.wiring import gallery, gallery_and_info, image_and_info, recipe_drop, stop_button, wire
 
 DESCRIPTION = (
     "**Diffusion**: start from pure noise x_T and remove a little of it at each step with a network that predicts "
     "the noise, steered by your prompt (classifier-free guidance mixes a prompted and an unprompted prediction). "
-    f"Offline, **{t2i.OFFLINE_MODEL}** is a small model genlab trained on this kind of CPU: it draws 28×28 "
-    "greyscale clothes, shoes and bags (Fashion-MNIST) from your own words. Online, pick a Stable Diffusion model."
+    f"Offline, **{t2i.COLOUR_MODEL}** is a miniature Stable Diffusion genlab trained on this kind of CPU: "
+    "a text encoder (MiniLM) reads your words, a UNet denoises a 16×16×4 **latent**, and a VAE decoder paints it "
+    "as a 128×128 colour picture in the style of emoji and clip art. "
+    f"**{t2i.FASHION_MODEL}** draws 28×28 greyscale clothes in pixel space. Online, pick a Stable Diffusion model."
 )
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "scheduler", "seed", "size", "batch"]
 
@@ -29,7 +38,8 @@ def _live(u):
     if traj is None or not traj.steps or traj.steps[-1] != u.done - 1:
         return None
     strip, plot = frames_strip(traj.xt, traj.offline), schedule_frame(traj, traj.timesteps[-1])
-    return gr.update(), strip, gr.update(), gr.update(), plot, f"step **{u.done} / {u.total}** · {u.desc}", *SCRUB_IDLE
+    status = f"step **{u.done} / {u.total}** · {u.desc}"
+    return gr.update(), strip, gr.update(), gr.update(), plot, gr.update(), status, *SCRUB_IDLE
 
 
 def _done(r):
@@ -45,6 +55,7 @@ def _done(r):
         frames_strip(traj.x0, traj.offline),
         gif,
         schedule_frame(traj, now),
+        gr.update(value=latent_grid(traj, r.images[0]), visible=bool(traj.channels)),
         r.info,
         scrub,
         gr.update(minimum=1, maximum=max(2, n), value=max(1, n), interactive=n > 1),
@@ -77,7 +88,7 @@ def adapt_to_model(model: str, steps, batch):
     if batch_now != batch or steps_now != steps:
         note += f" Up to {most_images} images and {most_steps} steps for this model."
     return (
-        gr.update(visible=model != t2i.OFFLINE_MODEL),
+        gr.update(visible=model not in t2i.OFFLINE_MODELS),
         gr.update(maximum=most_steps, value=steps_now),
         gr.update(maximum=most_images, value=batch_now),
         note,
@@ -100,11 +111,11 @@ def build() -> None:
         c.update(controls(S, ["scheduler", "steps", "guidance"], scheduler={"widget": "dropdown"}))
     model_info = gr.Markdown(
         f"**{t2i.default_model()}**: {t2i.availability(t2i.default_model())[1]}."
-        if t2i.default_model() == t2i.OFFLINE_MODEL
+        if t2i.default_model() in t2i.OFFLINE_MODELS
         else ""
     )
     with gr.Row():
-        offline = t2i.default_model() == t2i.OFFLINE_MODEL
+        offline = t2i.default_model() in t2i.OFFLINE_MODELS
         c.update(controls(S, ["seed", "size", "batch"], size={"visible": not offline}))
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
@@ -128,6 +139,12 @@ def build() -> None:
             label="Noise schedule",
             show_label=False,
         )
+    latent = gr.Image(
+        label="In latent space (first image): z_t's 4 channels per step (blue < 0 < red) and the VAE's picture of x̂0",
+        type="pil",
+        interactive=False,
+        visible=t2i.default_model() not in (t2i.FASHION_MODEL,),
+    )
     with gr.Accordion("Scrub through the run (first image): x_t and x̂0 at any step", open=True), gr.Row():
         scrub_step = gr.Slider(1, 2, value=1, step=1, label="Step", interactive=False, scale=2)  # set by each run
         scrub_xt = gr.Image(label="x_t", type="pil", interactive=False, height=200)
@@ -136,7 +153,7 @@ def build() -> None:
     scrub_step.change(scrub_at, [scrub_state, scrub_step], [scrub_xt, scrub_x0], queue=False, api_visibility="private")
     grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
     inputs = {k: c[k] for k in FIELDS}
-    outputs = [images, xt, x0, gif, plot, status, scrub_state, scrub_step, scrub_xt, scrub_x0]
+    outputs = [images, xt, x0, gif, plot, latent, status, scrub_state, scrub_step, scrub_xt, scrub_x0]
     wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop, api_name="text_to_image")
     wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop)
     grid_inputs = {k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]}
@@ -158,6 +175,21 @@ def build() -> None:
         [c["size"], c["steps"], c["batch"], model_info],
         api_visibility="private",
     )
+    with gr.Accordion("Latent space: what the colour model's VAE keeps of a picture", open=False):
+        with gr.Row():
+            enc_in = picture_input("Picture to encode (centre square, 128 px)", height=220)
+            enc_btn = gr.Button("Encode and decode", scale=0)
+        enc_out = gr.Gallery(label="input · latents · reconstruction", columns=3, height=220, object_fit="contain")
+        enc_info = gr.Markdown()
+        wire(
+            enc_btn.click,
+            t2i,
+            "encode",
+            {"image": enc_in},
+            [enc_out, enc_info],
+            gallery_and_info("t2i-latents"),
+            api_name="latent_space",
+        )
     with gr.Accordion("How good is the offline model?", open=False):
         gr.Markdown(
             metrics_md("text-to-image") + "\n\nJudged by genlab's Fashion-MNIST classifier; the paraphrases "

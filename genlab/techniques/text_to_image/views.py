@@ -47,3 +47,38 @@ def schedule_frame(traj, current: int | None) -> pd.DataFrame:
     if current is not None:
         rows += [{"timestep t": current, "value": v, "curve": "now"} for v in (0.0, 1.0)]
     return pd.DataFrame(rows)
+
+
+LATENT_CELL = 96
+
+
+def channel_tile(c: np.ndarray, side: int = LATENT_CELL) -> Image.Image:
+    """One latent channel [h,w] as a diverging picture: blue < 0 < red, scaled by its own largest |value|."""
+    v = c / max(float(np.abs(c).max()), 1e-6)  # [-1,1]
+    rgb = np.stack([np.clip(v, 0, 1), np.zeros_like(v), np.clip(-v, 0, 1)], -1)
+    rgb = (1 - np.abs(v))[..., None] * 0.94 + rgb  # white at 0
+    im = Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8))
+    return im.resize((side, side * c.shape[0] // c.shape[1]), Image.NEAREST)
+
+
+def latent_grid(traj, final: Image.Image | None = None) -> Image.Image | None:
+    """Rows: recorded steps; columns: z_t's channels (blue < 0 < red) and, when the model decoded it, the
+    picture the VAE makes of x̂0 at that step; a last row with the result. Latent models only."""
+    if not traj.channels:
+        return None
+    rows = []
+    for k, (step, ch) in enumerate(zip(traj.steps, traj.channels)):
+        tiles = [channel_tile(c) for c in ch[:4]]
+        tiles[0] = labelled(tiles[0], f"step {step + 1}")
+        if k < len(traj.decoded):
+            tiles.append(traj.decoded[k].resize((LATENT_CELL, LATENT_CELL), Image.LANCZOS))
+        rows.append(strip(tiles))
+    if final is not None:
+        rows.append(strip([labelled(final.resize((LATENT_CELL * 2, LATENT_CELL * 2), Image.LANCZOS), "result")]))
+    w, h = max(r.width for r in rows), sum(r.height for r in rows)
+    out = Image.new("RGB", (w, h), (24, 24, 24))
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.height
+    return out
