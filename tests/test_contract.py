@@ -104,7 +104,10 @@ def test_settings_survive_a_png_recipe_round_trip_and_remake_the_same_pixels(cas
     assert recipe["technique"] == technique.NAME
     again = technique.Settings.parse(recipe["params"])
     remade = drain(technique.run(again, inputs))
-    assert np.array_equal(pixels(remade.images[:1]), pixels(first.images[:1]))
+    # image 0 of a batch remade alone: a batch of 1 may round a float differently from a batch of 2 (oneDNN
+    # picks kernels by shape), which can move a rare pixel by one level, never more
+    diff = np.abs(pixels(remade.images[:1]) - pixels(first.images[:1]))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
 
 
 def test_the_same_seed_gives_the_same_pixels_and_another_seed_others(case):
