@@ -2,63 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from genlab.core import settings as S
+from genlab.models.diffusion import (  # noqa: F401  (re-exported: the tab's model list and limits)
+    COLOUR_MODEL,
+    FASHION_MODEL,
+    HUB_MODELS,
+    OFFLINE_MODEL,
+    OFFLINE_MODELS,
+    OFFLINE_SIDE,
+    OFFLINE_SIDES,
+    allowed_models,
+    availability,
+    default_model,
+)
 
 NAME = "text_to_image"
 TITLE = "Prompt-to-image"
-COLOUR_MODEL = "genlab colour latent diffusion (offline)"  # a miniature Stable Diffusion trained here, 128 px
-FASHION_MODEL = "genlab Fashion-MNIST text-to-image (offline)"  # pixel-space, 28x28 greyscale clothing
-OFFLINE_MODEL = COLOUR_MODEL  # the offline default
-OFFLINE_MODELS = (COLOUR_MODEL, FASHION_MODEL)
-OFFLINE_SIDES = {COLOUR_MODEL: 128, FASHION_MODEL: 28}
-OFFLINE_SIDE = OFFLINE_SIDES[FASHION_MODEL]
-HUB_MODELS = (
-    "stabilityai/sd-turbo",  # 1-4 step distilled SD 2.1: the CPU-friendly hub default
-    "stable-diffusion-v1-5/stable-diffusion-v1-5",  # the classic SD 1.5
-    "stabilityai/sdxl-turbo",  # 1-4 step distilled SDXL (GPU)
-)
 SCHEDULERS = ("DPM-Solver++", "DDIM", "Euler ancestral", "DDPM (ancestral)")
 DEFAULT_GUIDANCE = 5.0  # follows words best offline (README, "What was measured")
 HUB_MAX_STEPS, HUB_MAX_BATCH = 150, 4
 GRID_SCALES = (1.0, 2.0, 3.0, 5.0, 8.0)  # the seed x guidance grid's columns
 GRID_SEEDS = 4  # and rows
-
-
-def default_model() -> str:
-    """$GENLAB_T2I_MODEL, else the offline model (always available)."""
-    return os.environ.get("GENLAB_T2I_MODEL") or OFFLINE_MODEL
-
-
-def allowed_models() -> list[str]:
-    """What a visitor may pick: the offline model, the listed hub ids, and ids or local folders the person who
-    runs the app names in $GENLAB_T2I_MODEL / $GENLAB_T2I_MODELS (comma-separated). Anything else would let
-    a visitor make the server download any hub repository or read any folder."""
-    extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
-    return list(dict.fromkeys([*OFFLINE_MODELS, *HUB_MODELS, default_model(), *extra]))
-
-
-def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
-    """(can it run now, where it comes from), without loading it. probe: ask whether the hub can be reached
-    (at most once per process, 3 s at most); without it, a model that is not cached "needs the hub"."""
-    if model in OFFLINE_MODELS:
-        return True, "trained here, shipped with genlab: always available"
-    if Path(model).is_dir():
-        return True, "a local diffusers folder"
-    from huggingface_hub import try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(model, "model_index.json"), str):
-        return True, "in the Hugging Face cache"
-    from genlab.core.weights import hub_offline
-
-    if not probe:
-        return True, "needs the hub"
-    if hub_offline():
-        return False, "not in the Hugging Face cache, and the hub cannot be reached: not available offline"
-    return True, "downloads from the Hugging Face hub on first use (several GB)"
 
 
 def model_limits(model: str) -> tuple[int, int]:

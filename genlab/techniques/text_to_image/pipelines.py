@@ -9,112 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from genlab.core.control import Control, in_thread
-from genlab.core.devices import cpu_generator, device, dtype
+from genlab.core.devices import cpu_generator
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
-from genlab.core.weights import LazyMap, file_sha256, hub_offline
-from genlab.techniques.text_to_image import COLOUR_MODEL, FASHION_MODEL, OFFLINE_MODELS, Settings
-
-try:  # ZeroGPU Spaces: the GPU is attached only inside functions marked spaces.GPU
-    import spaces
-
-    gpu = spaces.GPU(duration=120)
-except Exception:  # not on Spaces (or no `spaces` package): run as is
-
-    def gpu(fn):
-        return fn
-
-
-def make_scheduler(name: str, config: dict):
-    """A fresh scheduler instance of the named kind, from a pipeline's scheduler config."""
-    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
-
-    if name == "DPM-Solver++":
-        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
-    if name == "DDIM":  # x0 clipping (a DDPM training default) breaks DDIM's deterministic update: off
-        return DDIMScheduler.from_config(config, clip_sample=False)
-    if name == "Euler ancestral":
-        return EulerAncestralDiscreteScheduler.from_config(config)
-    if name == "DDPM (ancestral)":
-        return DDPMScheduler.from_config(config)
-    raise ValueError(f"Unknown scheduler {name!r}.")
-
-
-def _unet_sha(folder: Path) -> str:
-    """sha256 of the UNet's weights (the index file when sharded), shortened."""
-    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
-        f = folder / "unet" / name
-        if f.is_file():
-            return file_sha256(f)
-    return "?"
-
-
-def _load_offline(model: str):
-    if model == COLOUR_MODEL:
-        from genlab.colour import ldm
-
-        pipe = ldm.load_pipeline()
-        shipped = ldm.shipped_dir()
-        what = "genlab's miniature Stable Diffusion (VAE + UNet + MiniLM), 128 px colour"
-    else:
-        from genlab.techniques.text_to_image import fashion
-
-        pipe = fashion.load_pipeline()
-        shipped = fashion.SHIPPED
-        what = "genlab's own Fashion-MNIST model, 28 px greyscale"
-    folder = Path(pipe.config._name_or_path)
-    where = f"repo-shipped weights/{shipped.name}" if folder.resolve() == shipped.resolve() else f"folder {folder.name}"
-    prior = (
-        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)"
-        if getattr(pipe, "prior", None)
-        else ""
-    )
-    sha = _unet_sha(folder)
-    return pipe, f"{what}, {where} (UNet sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
-
-
-def _load(model: str):
-    """(pipeline, weights label) for one of genlab's offline models, a local diffusers folder or a hub id."""
-    if model in OFFLINE_MODELS:
-        return _load_offline(model)
-    from diffusers import AutoPipelineForText2Image
-
-    dev = device()
-    kw = {"dtype": dtype(dev), "use_safetensors": True}
-    if Path(model).is_dir():
-        pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), f"local folder {Path(model).name}"
-    else:
-        try:
-            pipe, source = (
-                AutoPipelineForText2Image.from_pretrained(model, local_files_only=True, **kw),
-                "Hugging Face cache",
-            )
-        except Exception:
-            if hub_offline():
-                raise ValueError(
-                    f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
-                    f"Use '{COLOUR_MODEL}' or '{FASHION_MODEL}' offline, or a local diffusers folder."
-                ) from None
-            try:
-                pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), "Hugging Face hub download"
-            except Exception as e:
-                raise ValueError(
-                    f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?"
-                ) from None
-    pipe = pipe.to(dev)
-    pipe.set_progress_bar_config(disable=True)
-    shown = Path(model).name if Path(model).is_dir() else model
-    return pipe, f"{shown} — {source}, {str(kw['dtype']).replace('torch.', '')} on {dev.type}"
-
-
-MODELS = LazyMap(_load)  # model id -> (pipeline, label)
+from genlab.models.diffusion import MODELS, gpu, make_scheduler
+from genlab.techniques.text_to_image import Settings
 
 # Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.
 SD_LATENT_RGB = torch.tensor(
@@ -216,7 +121,7 @@ def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Im
         traj.read_as = pipe.prior.matches(pipe.text_encoder([s.prompt])[0])
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
     view = dict(pixel_space=s.pixel_space, latent_rgb=getattr(pipe, "latent_rgb", None))
-    decode = getattr(pipe, "decode_latents", None)  # genlab's colour model: cheap enough to decode x0_hat
+    decode = pipe.decode_latents if s.offline and not s.pixel_space else None  # genlab's colour model: cheap
 
     def work(emit):
         def callback(p, i, t, kw):

@@ -1,0 +1,154 @@
+"""genlab's diffusion models, loaded once per id and shared by the tabs that use them (prompt-to-image, Edit).
+
+Offline: genlab's colour latent diffusion model (a miniature Stable Diffusion, genlab.colour.ldm) and its
+Fashion-MNIST pixel-space model; online: hub Stable-Diffusion-class ids and local diffusers folders that whoever
+runs the app allows. Every request makes its own scheduler with make_scheduler (schedulers keep state).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from genlab.core.devices import device, dtype
+from genlab.core.weights import LazyMap, file_sha256, hub_offline
+
+COLOUR_MODEL = "genlab colour latent diffusion (offline)"  # a miniature Stable Diffusion trained here, 128 px
+FASHION_MODEL = "genlab Fashion-MNIST text-to-image (offline)"  # pixel-space, 28x28 greyscale clothing
+OFFLINE_MODEL = COLOUR_MODEL  # the offline default
+OFFLINE_MODELS = (COLOUR_MODEL, FASHION_MODEL)
+OFFLINE_SIDES = {COLOUR_MODEL: 128, FASHION_MODEL: 28}
+OFFLINE_SIDE = OFFLINE_SIDES[FASHION_MODEL]
+HUB_MODELS = (
+    "stabilityai/sd-turbo",  # 1-4 step distilled SD 2.1: the CPU-friendly hub default
+    "stable-diffusion-v1-5/stable-diffusion-v1-5",  # the classic SD 1.5
+    "stabilityai/sdxl-turbo",  # 1-4 step distilled SDXL (GPU)
+)
+
+
+def default_model() -> str:
+    """$GENLAB_T2I_MODEL, else the offline model (always available)."""
+    return os.environ.get("GENLAB_T2I_MODEL") or OFFLINE_MODEL
+
+
+def allowed_models() -> list[str]:
+    """What a visitor may pick: the offline model, the listed hub ids, and ids or local folders the person who
+    runs the app names in $GENLAB_T2I_MODEL / $GENLAB_T2I_MODELS (comma-separated). Anything else would let
+    a visitor make the server download any hub repository or read any folder."""
+    extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
+    return list(dict.fromkeys([*OFFLINE_MODELS, *HUB_MODELS, default_model(), *extra]))
+
+
+def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
+    """(can it run now, where it comes from), without loading it. probe: ask whether the hub can be reached
+    (at most once per process, 3 s at most); without it, a model that is not cached "needs the hub"."""
+    if model in OFFLINE_MODELS:
+        return True, "trained here, shipped with genlab: always available"
+    if Path(model).is_dir():
+        return True, "a local diffusers folder"
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "model_index.json"), str):
+        return True, "in the Hugging Face cache"
+    from genlab.core.weights import hub_offline
+
+    if not probe:
+        return True, "needs the hub"
+    if hub_offline():
+        return False, "not in the Hugging Face cache, and the hub cannot be reached: not available offline"
+    return True, "downloads from the Hugging Face hub on first use (several GB)"
+
+
+try:  # ZeroGPU Spaces: the GPU is attached only inside functions marked spaces.GPU
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except Exception:  # not on Spaces (or no `spaces` package): run as is
+
+    def gpu(fn):
+        return fn
+
+
+def make_scheduler(name: str, config: dict):
+    """A fresh scheduler instance of the named kind, from a pipeline's scheduler config."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
+
+    if name == "DPM-Solver++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
+    if name == "DDIM":  # x0 clipping (a DDPM training default) breaks DDIM's deterministic update: off
+        return DDIMScheduler.from_config(config, clip_sample=False)
+    if name == "Euler ancestral":
+        return EulerAncestralDiscreteScheduler.from_config(config)
+    if name == "DDPM (ancestral)":
+        return DDPMScheduler.from_config(config)
+    raise ValueError(f"Unknown scheduler {name!r}.")
+
+
+def _unet_sha(folder: Path) -> str:
+    """sha256 of the UNet's weights (the index file when sharded), shortened."""
+    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
+        f = folder / "unet" / name
+        if f.is_file():
+            return file_sha256(f)
+    return "?"
+
+
+def _load_offline(model: str):
+    if model == COLOUR_MODEL:
+        from genlab.colour import ldm
+
+        pipe = ldm.load_pipeline()
+        shipped = ldm.shipped_dir()
+        what = "genlab's miniature Stable Diffusion (VAE + UNet + MiniLM), 128 px colour"
+    else:
+        from genlab.techniques.text_to_image import fashion
+
+        pipe = fashion.load_pipeline()
+        shipped = fashion.SHIPPED
+        what = "genlab's own Fashion-MNIST model, 28 px greyscale"
+    folder = Path(pipe.config._name_or_path)
+    where = f"repo-shipped weights/{shipped.name}" if folder.resolve() == shipped.resolve() else f"folder {folder.name}"
+    prior = (
+        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)"
+        if getattr(pipe, "prior", None)
+        else ""
+    )
+    sha = _unet_sha(folder)
+    return pipe, f"{what}, {where} (UNet sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
+
+
+def _load(model: str):
+    """(pipeline, weights label) for one of genlab's offline models, a local diffusers folder or a hub id."""
+    if model in OFFLINE_MODELS:
+        return _load_offline(model)
+    from diffusers import AutoPipelineForText2Image
+
+    dev = device()
+    kw = {"dtype": dtype(dev), "use_safetensors": True}
+    if Path(model).is_dir():
+        pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), f"local folder {Path(model).name}"
+    else:
+        try:
+            pipe, source = (
+                AutoPipelineForText2Image.from_pretrained(model, local_files_only=True, **kw),
+                "Hugging Face cache",
+            )
+        except Exception:
+            if hub_offline():
+                raise ValueError(
+                    f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
+                    f"Use '{COLOUR_MODEL}' or '{FASHION_MODEL}' offline, or a local diffusers folder."
+                ) from None
+            try:
+                pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), "Hugging Face hub download"
+            except Exception as e:
+                raise ValueError(
+                    f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?"
+                ) from None
+    pipe = pipe.to(dev)
+    pipe.set_progress_bar_config(disable=True)
+    shown = Path(model).name if Path(model).is_dir() else model
+    return pipe, f"{shown} — {source}, {str(kw['dtype']).replace('torch.', '')} on {dev.type}"
+
+
+MODELS = LazyMap(_load)  # model id -> (pipeline, label)
