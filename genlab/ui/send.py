@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 # Tabs that take a picture, in button order: tab id -> button text
-TARGETS = {"upscale": "Upscale", "style_transfer": "Style transfer (content)", "deep_dream": "Deep Dream"}
+TARGETS = {
+    "upscale": "Upscale",
+    "edit": "Edit",
+    "style_transfer": "Style transfer (content)",
+    "deep_dream": "Deep Dream",
+}
 
 
 @dataclass

@@ -26,20 +26,23 @@ MASK_MIN, MASK_MAX = 0.002, 0.995  # share of the picture a mask must cover (at 
 
 
 # ---------------------------------------------------------------- inputs
-def _editor_parts(value) -> tuple[str | None, list[str]]:
-    """(picture path, mask layer paths) from a gr.ImageEditor value (dict), or a plain path."""
+def _editor_parts(value, composite: bool = False) -> tuple[str | None, list[str]]:
+    """(picture path, mask layer paths) from a gr.ImageEditor value (dict), or a plain path. The picture is the
+    background (inpainting: the strokes are the mask), or with composite=True what the person sees, strokes
+    included (image-to-image from a sketch)."""
     if value is None or isinstance(value, (str, Path)):
         return (str(value) if value else None), []
     if isinstance(value, dict):
-        bg = value.get("background") or value.get("composite")
+        order = ("composite", "background") if composite else ("background", "composite")
+        pic = next((value[k] for k in order if value.get(k)), None)
         layers = [p for p in (value.get("layers") or []) if p]
-        return (str(bg) if bg else None), [str(p) for p in layers]
+        return (str(pic) if pic else None), [str(p) for p in layers]
     raise ValueError("The picture must be an uploaded image file.")
 
 
-def picture(inputs: dict) -> tuple[Image.Image, str]:
-    """(the picture, its file path) from inputs["image"] or the editor's background."""
-    path = inputs.get("image") or _editor_parts(inputs.get("editor"))[0]
+def picture(inputs: dict, *, composite: bool = False) -> tuple[Image.Image, str]:
+    """(the picture, its file path) from inputs["image"] or the editor (see _editor_parts)."""
+    path = inputs.get("image") or _editor_parts(inputs.get("editor"), composite)[0]
     if not path:
         raise ValueError("Upload a picture to edit (PNG, JPEG or WebP), or draw one in the editor.")
     return open_image(path, min_side=16), str(path)
@@ -184,7 +187,8 @@ def _preview(pipe, z: torch.Tensor, pixel_space: bool) -> Image.Image:
 
 # ---------------------------------------------------------------- runs
 def _diffuse(s: Settings, kind: str, image: Image.Image, m: Image.Image | None, ctl: Control, *, strength=None):
-    """Generator: Updates, returns (pictures, frames, steps run, weights label). kind: "img2img" or "inpaint"."""
+    """Generator: Updates, returns (pictures, {"frames", "schedule"}, steps run, weights label).
+    kind: "img2img" or "inpaint"."""
     strength = s.strength if strength is None else strength
     pipe, scheduler, label = _request(s, kind)
     b = s.batch
@@ -236,7 +240,14 @@ def _diffuse(s: Settings, kind: str, image: Image.Image, m: Image.Image | None, 
         return to_pictures(out), done
 
     pictures, done = yield from in_thread(work, ctl)
-    return pictures, frames, done, label
+    schedule = {"alphas_cumprod": [float(a) for a in getattr(scheduler, "alphas_cumprod", [])]}
+    if kind == "img2img" and schedule["alphas_cumprod"]:
+        probe = diffusion.make_scheduler(s.scheduler, scheduler.config)  # where SDEdit entered the schedule
+        probe.set_timesteps(s.steps)
+        n = round(s.steps * strength)
+        schedule["entry_t"] = int(probe.timesteps[(s.steps - n) * probe.order]) if n else 0
+    frames_data = {"frames": frames, "schedule": schedule}
+    return pictures, frames_data, done, label
 
 
 def _hub(s, kind, pipe, image, m, generators, emit, total, strength):
@@ -283,7 +294,7 @@ def _charge(s: Settings, ctl: Control, canvas: tuple[int, int], rounds: int, run
 
 
 def run(s: Settings, inputs: dict, ctl: Control):
-    im, src = picture(inputs)
+    im, src = picture(inputs, composite=s.action in ("image_to_image", "sweep"))
     resample = Image.LANCZOS
     if s.action in ("image_to_image", "sweep"):
         pic = square(im, s.side, resample)
@@ -302,7 +313,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
             info = (
                 f"**Weights:** {label} · strength 0: your picture through the model's encoder and decoder, no denoising"
             )
-        data = {"frames": frames, "input": pic, "strength": s.strength, "steps": s.steps}
+        data = {**frames, "input": pic, "strength": s.strength, "steps": s.steps}
         recipes = _recipes(s, label, src, None, len(pictures))
         yield Result(pictures, recipes, info, [f"seed {s.seed + i}" for i in range(len(pictures))], data, ctl.reason)
         return
@@ -330,7 +341,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         f"= **{min(changed):.1f}/255** (regenerated)"
     )
     data = {
-        "frames": frames,
+        **frames,
         "input": pic,
         "masked": overlay(pic, m),
         "telea": telea(pic, m),

@@ -7,9 +7,9 @@ import pandas as pd
 from PIL import Image
 
 from genlab.core.images import labelled, strip
+from genlab.ui.schedule import noise_schedule
 
 STRIP_CELL, GIF_CELL = 112, 224
-SCHEDULE_POINTS = 100  # the schedule curves are drawn from this many timesteps
 
 
 def shown(im: Image.Image, offline: bool, side: int) -> Image.Image:
@@ -37,16 +37,8 @@ def gif_frames(traj, final: Image.Image, offline: bool) -> list[Image.Image]:
 
 
 def schedule_frame(traj, current: int | None) -> pd.DataFrame:
-    """sqrt(ᾱ_t) (signal) and sqrt(1-ᾱ_t) (noise) against t, plus a vertical "now" line at the current step."""
-    a = np.asarray(traj.alphas_cumprod)
-    if not len(a):
-        return pd.DataFrame({"timestep t": [], "value": [], "curve": []})
-    t = np.linspace(0, len(a) - 1, SCHEDULE_POINTS).round().astype(int)
-    rows = [{"timestep t": int(k), "value": float(np.sqrt(a[k])), "curve": "signal √ᾱ_t"} for k in t]
-    rows += [{"timestep t": int(k), "value": float(np.sqrt(1 - a[k])), "curve": "noise √(1-ᾱ_t)"} for k in t]
-    if current is not None:
-        rows += [{"timestep t": current, "value": v, "curve": "now"} for v in (0.0, 1.0)]
-    return pd.DataFrame(rows)
+    """The run's schedule with a vertical "now" line at the current step."""
+    return noise_schedule(traj.alphas_cumprod, current)
 
 
 LATENT_CELL = 96
