@@ -17,6 +17,11 @@ PUBLIC = {
     "/vae_reconstruct",
     "/vae_interpolate",
     "/text_to_image",
+    "/latent_space",
+    "/image_to_image",
+    "/inpaint",
+    "/outpaint",
+    "/edit_strength_sweep",
     "/upscale",
 }
 TABS = {
@@ -25,6 +30,7 @@ TABS = {
     "GAN": "Sample",
     "VAE": "Sample",
     "Prompt-to-image": "Generate",
+    "Edit": "Inpaint",
     "Upscale": "Upscale",
     "History": "Refresh",
     "About": None,
@@ -136,15 +142,21 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
     assert _loaded_images(page, "img[src*='gan-']") >= 16
     page.screenshot(path=str(out / "run-gan.png"), full_page=True)
     page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
-    page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("genlab's own model").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Generate", exact=True).click()  # the colour model, offline default
+    page.get_by_text("genlab's miniature Stable Diffusion").first.wait_for(timeout=120_000)
     page.wait_for_timeout(500)
     assert _loaded_images(page, "img[src*='t2i-']") >= 8
-    # your own words: the page says which training captions they were read as
+    assert _loaded_images(page, "#t2i-latent img") == 1  # z_t's channels and the VAE's picture, per step
+    page.screenshot(path=str(out / "run-prompt-colour.png"), full_page=True)
+    # the Fashion-MNIST model reads your own words through its training captions, and says how
+    page.get_by_label("Model (more: GENLAB_T2I_MODELS)").click()
+    page.get_by_role(
+        "option", name="genlab Fashion-MNIST text-to-image (offline) (trained here, shipped with genlab)"
+    ).click()
     page.get_by_label("Prompt", exact=True).fill("some comfy footwear for summer walks on the sand")
     page.get_by_role("button", name="Generate", exact=True).click()
     read_as = page.locator("p", has_text="Read as").filter(has_text="footwear for the beach")
-    read_as.first.wait_for(timeout=120_000)  # the first run's line named sneakers
+    read_as.first.wait_for(timeout=120_000)
     page.screenshot(path=str(out / "run-prompt.png"), full_page=True)
     text = page.inner_text("body")  # weights labels and status lines name sources, never the server's paths
     assert "/root/" not in text and "site-packages" not in text and "/tmp/" not in text
@@ -405,4 +417,32 @@ def test_browser_a_user_mistake_shows_one_toast(app_url, browser):
     page.get_by_text("Give a picture to upscale").first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.get_by_text("Give a picture to upscale").count() == 1
+    page.close()
+
+
+def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp_path):
+    """Edit: the red-blob sketch from the examples, a mask painted over part of it with the mouse (the brush is
+    picked when a picture arrives), Inpaint: the result says the outside was kept; then image-to-image."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Edit", exact=True).click()
+    page.wait_for_timeout(1500)
+    canvas = page.locator("#edit-editor canvas").locator("visible=true").last
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 16):  # a thick scribble over the middle
+        page.mouse.move(x0 + (i % 2) * box["width"] * 0.3, y0 + i * box["height"] * 0.02)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Inpaint", exact=True).click()
+    page.get_by_text("Outside the mask").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(800)
+    assert _loaded_images(page, "img[src*='edit-']") >= 2  # results, and the mask beside Telea
+    assert "0.00/255" in page.inner_text("body")  # every pixel outside the mask kept
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-edit.png"), full_page=True)
+    page.get_by_role("button", name="Image-to-image", exact=True).click()
+    page.get_by_text("SDEdit").first.wait_for(timeout=120_000)
     page.close()

@@ -23,6 +23,7 @@ from conftest import ROOT, rss_mb
 from PIL import Image
 
 OFFLINE = "genlab Fashion-MNIST text-to-image (offline)"
+OFFLINE_COLOUR = "genlab colour latent diffusion (offline)"
 PHOTO = ROOT / "examples/content/chelsea.jpg"
 PAINTING = ROOT / "examples/styles/hokusai_great_wave.jpg"
 
@@ -140,7 +141,14 @@ IMAGE_SLOTS = {
     "vae upload": ("/vae_reconstruct", lambda bad, good: dict(image=bad, sketch=None)),
     "vae start": ("/vae_interpolate", lambda bad, good: dict(image_a=bad, image_b=good)),
     "vae end": ("/vae_interpolate", lambda bad, good: dict(image_a=good, image_b=bad)),
+    "edit mask": ("/inpaint", lambda bad, good: dict(editor=_editor(good), mask=bad, steps=1, batch=1)),
+    "latent space picture": ("/latent_space", lambda bad, good: dict(image=bad)),
 }
+
+
+def _editor(picture) -> dict:
+    """A gr.ImageEditor value as an API caller sends it: the picture as background, no painted layers."""
+    return {"background": picture, "layers": [], "composite": picture}
 
 
 def _call(client, endpoint: str, **kw):
@@ -258,7 +266,30 @@ BAD_NUMBERS = [
     ("/upscale", {"model": "realesrgan-x4plus", "denoise": 2}, "denoise levels belong to waifu2x"),
     ("/upscale", {"tile": 8}, "tile must be 64-1024"),
     ("/upscale", {"image": None}, "Give a picture to upscale"),
+    ("/image_to_image", {"strength": 1.5}, "strength must be a number from 0 to 1"),
+    ("/image_to_image", {"editor": None}, "Upload a picture to edit"),
+    ("/image_to_image", {"resample": 0}, "resample must be 1-10"),
+    ("/inpaint", {"mask": None}, "The mask is empty"),
+    ("/inpaint", {"mask": "FILE:mask-small"}, "The mask is 40×40 but the picture is"),
+    ("/inpaint", {"mask": "FILE:mask-full"}, "The mask covers the whole picture"),
+    ("/outpaint", {"right": 256}, "right must be 0-128"),
+    ("/outpaint", {"right": 20}, "multiples of 32"),
+    ("/outpaint", {"right": 0}, "Choose how far to extend"),
+    ("/edit_strength_sweep", {"steps": 10**4}, "steps must be 1-150"),
+    ("/latent_space", {"image": None}, "Upload a picture to encode"),
 ]
+
+
+def _file(name: str) -> str:
+    """Test files named in BAD_NUMBERS, made on first use."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"genlab-hardening-{name}.png"
+    if name == "mask-small":
+        Image.new("L", (40, 40), 255).save(path)
+    elif name == "mask-full":
+        Image.open(PHOTO).convert("L").point(lambda _: 255).save(path)
+    return str(path)
 
 
 def _with(endpoint, change: dict) -> dict:
@@ -266,7 +297,12 @@ def _with(endpoint, change: dict) -> dict:
     from gradio_client import handle_file
 
     photo, painting = handle_file(str(PHOTO)), handle_file(str(PAINTING))
+    edit = dict(editor=_editor(photo), steps=2, batch=1)
     good = {
+        "/image_to_image": edit,
+        "/inpaint": dict(edit, mask=None),
+        "/outpaint": edit,
+        "/edit_strength_sweep": edit,
         "/style_transfer": dict(content=photo, style=painting, style2=None, **QUICK_STYLE),
         "/style_transfer_fast": dict(content=photo, style=painting),
         "/vae_interpolate": dict(image_a=photo, image_b=photo),
@@ -274,6 +310,9 @@ def _with(endpoint, change: dict) -> dict:
         "/upscale": dict(image=photo, factor=2),
         "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE),
         "/text_to_image_grid": dict(prompt="a bag", model=OFFLINE),
+    }
+    change = {
+        k: handle_file(_file(v[5:])) if isinstance(v, str) and v.startswith("FILE:") else v for k, v in change.items()
     }
     return {**good.get(endpoint, {}), **change}
 
@@ -286,6 +325,9 @@ def test_bad_numbers_and_text_through_the_api(client, endpoint, change, why):
         _call(client, endpoint, **_with(endpoint, change))
     assert why in str(e.value), str(e.value)
     assert len(str(e.value)) < 300
+
+
+EDIT_RAW = f'[{{"background": {{"path": "{PHOTO}", "meta": {{"_type": "gradio.FileData"}}}}, "layers": [], "composite": null}}, "a cat", "", "{OFFLINE_COLOUR}", STRENGTH, 2, 5, "DDIM", 1, 0, 64, 0, 0, 0, 1]'
 
 
 def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
@@ -309,6 +351,7 @@ def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
         ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1]', "guidance must be"),
         ("/text_to_image", f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1]', "steps must be a whole number"),
         ("/gan_sample", '[0, 4, "any", NaN]', "truncation must be"),
+        ("/image_to_image", EDIT_RAW.replace("STRENGTH", "NaN"), "strength must be a number"),
         ("/vae_sample", "[0, 4, -Infinity]", "temperature must be"),
         ("/gan_sample", '[0, [4], "any", 0]', "count must be a whole number"),
     ],

@@ -77,9 +77,10 @@ def _sweep_done(r):
 
 def build() -> None:
     S = edit.Settings
+    tab = gr.context.Context.block  # the tab app.py opened for this technique
     gr.Markdown(DESCRIPTION)
     with gr.Row():
-        with gr.Column(scale=3):
+        with gr.Column(scale=3) as left:
             editor = gr.ImageEditor(
                 value=str(SKETCH / "blank.png"),
                 type="filepath",
@@ -108,16 +109,20 @@ def build() -> None:
             with gr.Row():
                 sweep = gr.Button("Strength sweep")
                 stop = stop_button()
+    with left:
+        gr.Examples(
+            [
+                [str(SKETCH / "red-blob.png"), "a red apple"],
+                [str(SKETCH / "blue-sketch.png"), "a blue car"],
+                [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee"],
+            ],
+            inputs=[editor, c["prompt"]],
+            label="Start from (sketches drawn for genlab; photo: scikit-image)",
+        )
+    # ready to paint: the brush is picked when the tab opens and when a picture arrives (Gradio starts with no tool)
     editor.change(None, None, None, js=PICK_BRUSH, queue=False)
-    gr.Examples(
-        [
-            [str(SKETCH / "red-blob.png"), "a red apple"],
-            [str(SKETCH / "blue-sketch.png"), "a blue car"],
-            [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee"],
-        ],
-        inputs=[editor, c["prompt"]],
-        label="Start from (sketches drawn for genlab; photo: scikit-image)",
-    )
+    if isinstance(tab, gr.Tab):
+        tab.select(None, None, None, js=PICK_BRUSH, queue=False)
     with gr.Accordion("Settings", open=False):
         with gr.Row():
             c.update(controls(S, ["steps", "guidance", "scheduler", "resample"], scheduler={"widget": "radio"}))

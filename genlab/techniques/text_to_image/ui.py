@@ -144,6 +144,7 @@ def build() -> None:
         type="pil",
         interactive=False,
         visible=t2i.default_model() not in (t2i.FASHION_MODEL,),
+        elem_id="t2i-latent",
     )
     with gr.Accordion("Scrub through the run (first image): x_t and x̂0 at any step", open=True), gr.Row():
         scrub_step = gr.Slider(1, 2, value=1, step=1, label="Step", interactive=False, scale=2)  # set by each run
