@@ -1,0 +1,321 @@
+"""Measure genlab's colour latent diffusion model: python -m genlab.colour.evaluate.
+
+* A category classifier (a small CNN on 64 px) trained here on the train split, to judge samples: labels are
+  the emoji groups (Unicode CLDR), clip-art categories mapped onto them (GROUP_OF_CLIPART); test accuracy on
+  the test split. Its penultimate features give a Fréchet distance (FID with a domain classifier).
+* Prompt following: samples for the held-out paraphrase prompts of eval_prompts.json (written before
+  training) judged as the requested group; colour words: the dominant chromatic hue of the non-white pixels.
+* FID of samples vs held-out test images, beside the floor (train images vs test) and VAE reconstructions.
+* Speed of the pipeline in this process (4, 8, 16 images, 20 DPM-Solver++ steps, guidance on).
+* A page of samples for the 24 "page" prompts (README).
+Writes the figures into weights/colour_ldm.json ("metrics", "speed") and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from genlab.colour import data as colour_data
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+PROMPTS = HERE / "eval_prompts.json"
+GROUPS = (
+    "Activities",
+    "Animals & Nature",
+    "Food & Drink",
+    "Objects",
+    "People & Body",
+    "Smileys & Emotion",
+    "Symbols",
+    "Travel & Places",
+)
+GROUP_OF_CLIPART = {
+    "animals": "Animals & Nature",
+    "plants": "Animals & Nature",
+    "food": "Food & Drink",
+    "people": "People & Body",
+    "transportation": "Travel & Places",
+    "buildings": "Travel & Places",
+    "geography": "Travel & Places",
+    "recreation": "Activities",
+    "signs_and_symbols": "Symbols",
+    "shapes": "Symbols",
+    "tools": "Objects",
+    "office": "Objects",
+    "electronics": "Objects",
+    "computer": "Objects",
+    "education": "Objects",
+    "containers": "Objects",
+}
+CLASSIFIER = REPO / "weights" / "colour_classifier.safetensors"
+SIDE = 64  # the classifier's input side
+
+
+def group_of(rec: dict) -> int | None:
+    g = GROUP_OF_CLIPART.get(rec["category"]) if rec["source"] == "openclipart" else rec["category"]
+    return GROUPS.index(g) if g in GROUPS else None
+
+
+class GroupClassifier(nn.Module):
+    """[B,3,64,64] in [0,1] -> logits [B,8]; features() = the 128-d penultimate layer."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+
+        self.body = nn.Sequential(
+            block(3, width), block(width, 2 * width), block(2 * width, 4 * width), block(4 * width, 4 * width)
+        )  # 64 -> 4
+        self.proj = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * width * 16, 128), nn.ReLU())
+        self.head = nn.Linear(128, len(GROUPS))
+
+    def features(self, x):
+        return self.proj(self.body(x * 2 - 1))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def to_input(u8: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2).float() / 255
+    return F.interpolate(x, size=(SIDE, SIDE), mode="area")
+
+
+def labelled(split: str, data: str):
+    imgs, recs = colour_data.load_split(data, split)
+    keep = [i for i, r in enumerate(recs) if group_of(r) is not None]
+    return imgs[keep], np.array([group_of(recs[i]) for i in keep])
+
+
+def train_classifier(data: str, epochs: int, seed: int = 0) -> tuple[GroupClassifier, dict]:
+    torch.manual_seed(seed)
+    x_tr, y_tr = labelled("train", data)
+    x_te, y_te = labelled("test", data)
+    xt, yt = to_input(x_tr), torch.from_numpy(y_tr)
+    model = GroupClassifier()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * (len(xt) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    t = time.time()
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(perm) - 63, 64):
+            idx = perm[i : i + 64]
+            x = xt[idx]
+            x = torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x, x.flip(3))
+            loss = F.cross_entropy(model.train()(x), yt[idx], label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(to_input(x_te)).argmax(1).numpy()
+    card = dict(
+        groups=list(GROUPS),
+        n_train=len(xt),
+        n_test=len(x_te),
+        epochs=epochs,
+        seed=seed,
+        test_accuracy=round(float((pred == y_te).mean()), 4),
+        chance=round(float(np.bincount(y_te).max() / len(y_te)), 4),
+        seconds=round(time.time() - t, 1),
+    )
+    return model, card
+
+
+def load_or_train(data: str, epochs: int) -> tuple[GroupClassifier, dict]:
+    from safetensors.torch import load_file, save_file
+
+    card_path = CLASSIFIER.with_suffix(".json")
+    model = GroupClassifier()
+    if CLASSIFIER.exists() and card_path.exists():
+        model.load_state_dict(load_file(CLASSIFIER))
+        return model.eval(), json.loads(card_path.read_text())
+    model, card = train_classifier(data, epochs)
+    save_file(model.state_dict(), CLASSIFIER)
+    card.update(
+        purpose="judges genlab's colour samples: emoji group (clip-art categories mapped onto the groups)",
+        command=f"python -m genlab.colour.evaluate --classifier-epochs {epochs}",
+        data="genlab colour dataset train split (python -m genlab.colour.data); licences as weights/colour_ldm.json",
+    )
+    card_path.write_text(json.dumps(card, indent=2))
+    return model.eval(), card
+
+
+@torch.no_grad()
+def judge(model: GroupClassifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features [N,128] float64, predicted group [N]) for uint8 images [N,H,W,3]."""
+    feats, preds = [], []
+    for i in range(0, len(images), 256):
+        f = model.features(to_input(images[i : i + 256]))
+        feats.append(f.double().numpy())
+        preds.append(model.head(f).argmax(1).numpy())
+    return np.concatenate(feats), np.concatenate(preds)
+
+
+def dominant_hue(u8: np.ndarray) -> str | None:
+    """The most common chromatic colour name of the non-white pixels (black/grey do not count)."""
+    _, _, _, pal = colour_data.colour_stats(u8)
+    chromatic = [(k, v) for k, v in pal.items() if k not in ("black", "grey", "white", "")]
+    return max(chromatic, key=lambda kv: kv[1])[0] if chromatic else None
+
+
+def sample(pipe, prompts: list[str], n: int, *, steps: int, guidance: float, seed0: int = 0) -> np.ndarray:
+    """uint8 [len(prompts)*n,128,128,3]: n seeds per prompt (seed0 + k)."""
+    out = []
+    for p in prompts:
+        gens = [torch.Generator().manual_seed(seed0 + k) for k in range(n)]
+        x = pipe(
+            p,
+            num_images_per_prompt=n,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=gens,
+            output_type="pt",
+        ).images
+        out.append((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+    return np.concatenate(out)
+
+
+def page(pipe, prompts: list[str], path: Path, *, steps: int, guidance: float, per: int = 2):
+    from PIL import Image, ImageDraw
+
+    imgs = sample(pipe, prompts, per, steps=steps, guidance=guidance)
+    cols, cell = 6, 128
+    rows = (len(prompts) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * (per * cell + 8), rows * (cell + 22)), "white")
+    d = ImageDraw.Draw(sheet)
+    for i, p in enumerate(prompts):
+        x, y = (i % cols) * (per * cell + 8), (i // cols) * (cell + 22)
+        for k in range(per):
+            sheet.paste(Image.fromarray(imgs[i * per + k]), (x + k * cell, y + 20))
+        d.text((x + 2, y + 4), p if len(p) < 40 else p[:37] + "…", fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=90)
+
+
+def speed(pipe, *, steps: int, guidance: float) -> dict:
+    out = {}
+    for n in (4, 8, 16):
+        ts = []
+        for _r in range(3):
+            gens = [torch.Generator().manual_seed(k) for k in range(n)]
+            t = time.perf_counter()
+            pipe(
+                "a red apple",
+                num_images_per_prompt=n,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=gens,
+                output_type="pt",
+            )
+            ts.append(time.perf_counter() - t)
+        out[f"{n}_images_s"] = round(float(np.median(ts)), 3)
+    out.update(
+        steps=steps,
+        scheduler="DPM-Solver++",
+        guidance=guidance,
+        threads=torch.get_num_threads(),
+        note="in-process, median of 3, model loaded; through gradio_client: benchmarks/colour_ldm.py",
+    )
+    return out
+
+
+def main(argv=None):
+    from diffusers import DPMSolverMultistepScheduler
+
+    from genlab.colour import ldm
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="~/.cache/genlab/colour128")
+    ap.add_argument("--weights", default=str(REPO / "weights" / "colour_ldm"))
+    ap.add_argument("--n", type=int, default=8, help="samples per prompt")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--classifier-epochs", type=int, default=12)
+    ap.add_argument("--page", default=str(REPO / "examples" / "results" / "colour-samples.jpg"))
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    spec = json.loads(PROMPTS.read_text())
+    clf, clf_card = load_or_train(a.data, a.classifier_epochs)
+    print(f"classifier: test accuracy {clf_card['test_accuracy']:.1%} (chance {clf_card['chance']:.1%})", flush=True)
+    pipe = ldm.load_pipeline(a.weights)
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
+    kw = dict(steps=a.steps, guidance=a.guidance)
+    with torch.inference_mode():
+        para = spec["paraphrases"]
+        imgs = sample(pipe, [p["prompt"] for p in para], a.n, **kw)
+        feats, preds = judge(clf, imgs)
+        want = np.repeat([GROUPS.index(p["group"]) for p in para], a.n)
+        per_prompt = {
+            p["prompt"]: round(float((preds[i * a.n : (i + 1) * a.n] == want[i * a.n]).mean()), 3)
+            for i, p in enumerate(para)
+        }
+        cols = spec["colours"]
+        cimgs = sample(pipe, [c["prompt"] for c in cols], a.n, **kw)
+        hues = [dominant_hue(im) for im in cimgs]
+        cwant = np.repeat([c["hue"] for c in cols], a.n)
+        colour_ok = float(np.mean([h == w for h, w in zip(hues, cwant)]))
+        per_colour = {c["prompt"]: Counter(hues[i * a.n : (i + 1) * a.n]).most_common(2) for i, c in enumerate(cols)}
+        test_imgs, _ = colour_data.load_split(a.data, "test")
+        train_imgs, _ = colour_data.load_split(a.data, "train")
+        rng = np.random.default_rng(0)
+        train_pick = train_imgs[rng.choice(len(train_imgs), len(test_imgs), replace=False)]
+        x = torch.from_numpy(test_imgs[:256]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        rec = torch.cat([pipe.decode_latents(pipe.encode_images(x[i : i + 32])) for i in range(0, len(x), 32)])
+        rec = (rec.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        from genlab.models.classifier import frechet_distance
+
+        tf, _ = judge(clf, test_imgs)
+        fid = dict(
+            samples_heldout_prompts=round(frechet_distance(feats, tf), 2),
+            floor_train_images=round(frechet_distance(judge(clf, train_pick)[0], tf), 2),
+            vae_reconstructions=round(frechet_distance(judge(clf, rec)[0], judge(clf, test_imgs[:256])[0]), 2),
+            n_samples=len(feats),
+            n_test=len(tf),
+            note="Fréchet distance on the category classifier's 128-d features, vs the test split",
+        )
+        metrics = dict(
+            judged_as_requested=round(float((preds == want).mean()), 4),
+            judged_per_prompt=per_prompt,
+            colour_obeyed=round(colour_ok, 4),
+            colour_per_prompt={k: [[h, n] for h, n in v] for k, v in per_colour.items()},
+            fid=fid,
+            samples_per_prompt=a.n,
+            settings=dict(steps=a.steps, scheduler="DPM-Solver++", guidance=a.guidance),
+            classifier=clf_card,
+            command="python -m genlab.colour.evaluate" + (f" --n {a.n}" if a.n != 8 else ""),
+        )
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("judged_per_prompt",)}, indent=1), flush=True)
+        page(pipe, spec["page"], Path(a.page), **kw)
+        spd = None if a.no_speed else speed(pipe, **kw)
+    if spd:
+        print("speed:", spd, flush=True)
+    card_path = Path(a.weights).with_name(Path(a.weights).name + ".json")
+    if card_path.exists():
+        card = json.loads(card_path.read_text())
+        card["metrics"] = metrics
+        if spd:
+            card["speed"] = spd
+        card_path.write_text(json.dumps(card, indent=2))
+        print(f"wrote {card_path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
