@@ -1,5 +1,8 @@
 """Train genlab's own models: python -m genlab.train dcgan|vae|vae2d|classifier|text2image [options].
 
+The colour models have their own trainers, reached from here too: `python -m genlab.train colour-vae …`
+(genlab.colour.train_vae) and `python -m genlab.train colour-ldm …` (genlab.colour.train_ldm, on accelerate).
+
 Built on accelerate, so `accelerate launch -m genlab.train ...` spreads the same command over GPUs or
 machines. Each epoch saves a sample grid and a resumable checkpoint (accelerate's save_state) in --out;
 the end writes <model>.safetensors (the weights genlab loads) and <model>.json (the card) to --export.
@@ -117,7 +120,16 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
+COLOUR_TRAINERS = {"colour-vae": "genlab.colour.train_vae", "colour-ldm": "genlab.colour.train_ldm"}
+
+
 def main(argv=None) -> dict:
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    if argv_list and argv_list[0] in COLOUR_TRAINERS:
+        import importlib
+
+        importlib.import_module(COLOUR_TRAINERS[argv_list[0]]).main(argv_list[1:])
+        return {}
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from safetensors.torch import save_file
