@@ -23,6 +23,7 @@ PUBLIC = {
     "/outpaint",
     "/edit_strength_sweep",
     "/upscale",
+    "/compare",
 }
 TABS = {
     "Style transfer": "Stylise",
@@ -32,6 +33,7 @@ TABS = {
     "Prompt-to-image": "Generate",
     "Edit": "Inpaint",
     "Upscale": "Upscale",
+    "Compare": "Compare",
     "History": "Refresh",
     "About": None,
 }
@@ -445,4 +447,19 @@ def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp
     page.screenshot(path=str(shots_dir(tmp_path) / "run-edit.png"), full_page=True)
     page.get_by_role("button", name="Image-to-image", exact=True).click()
     page.get_by_text("SDEdit").first.wait_for(timeout=120_000)
+    page.close()
+
+
+def test_browser_compare_fills_the_table(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.get_by_text("what you can condition on").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(800)
+    assert _loaded_images(page, "img[src*='compare-']") >= 2
+    text = page.inner_text("body")
+    assert "DCGAN" in text and "cannot be asked for a class" in text and "n = 10,000" in text
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-compare.png"), full_page=True)
     page.close()

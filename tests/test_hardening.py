@@ -277,6 +277,9 @@ BAD_NUMBERS = [
     ("/outpaint", {"right": 0}, "Choose how far to extend"),
     ("/edit_strength_sweep", {"steps": 10**4}, "steps must be 1-150"),
     ("/latent_space", {"image": None}, "Upload a picture to encode"),
+    ("/compare", {"count": 0}, "count must be 1-32"),
+    ("/compare", {"class_name": "Dragon"}, "class_name must be one of any"),
+    ("/compare", {"steps": 10**6}, "steps must be 1-100"),
 ]
 
 
@@ -327,7 +330,7 @@ def test_bad_numbers_and_text_through_the_api(client, endpoint, change, why):
     assert len(str(e.value)) < 300
 
 
-EDIT_RAW = f'[{{"background": {{"path": "{PHOTO}", "meta": {{"_type": "gradio.FileData"}}}}, "layers": [], "composite": null}}, "a cat", "", "{OFFLINE_COLOUR}", STRENGTH, 2, 5, "DDIM", 1, 0, 64, 0, 0, 0, 1]'
+EDIT_RAW = f'[null, "a cat", "", "{OFFLINE_COLOUR}", STRENGTH, 2, 5, "DDIM", 1, 0, 64, 0, 0, 0, 1]'  # settings first
 
 
 def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:

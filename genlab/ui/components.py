@@ -33,6 +33,26 @@ class ImageInput(gr.Image):
             raise gr.Error("Could not read the uploaded image data: send a PNG, JPEG, WebP, BMP or GIF file.") from None
 
 
+class PictureEditor(gr.ImageEditor):
+    """gr.ImageEditor that hands genlab the uploaded files' paths unopened (as ImageInput does): Gradio would
+    open each with Pillow and re-save it in its own format (an RGBA JPEG then fails with a raw error).
+    The canvas's own PNG blobs (strokes, composite) go through Gradio's conversion as before."""
+
+    is_template = True
+
+    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+        if (
+            self.type == "filepath"
+            and getattr(file, "path", None)
+            and not (getattr(file, "url", "") or "").startswith("data:")
+        ):
+            return str(file.path)
+        try:
+            return super().convert_and_format_image(file, flatten_on_white)
+        except Exception:
+            raise gr.Error("Could not read the editor's picture: send a PNG, JPEG, WebP, BMP or GIF file.") from None
+
+
 def picture_input(label: str, *, height: int, **kw: Any) -> ImageInput:
     """A picture upload (any mode: genlab converts it), handed to genlab as a file path."""
     return ImageInput(label=label, type="filepath", image_mode=None, height=height, **kw)

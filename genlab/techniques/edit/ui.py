@@ -8,7 +8,7 @@ from genlab.core.images import strip
 from genlab.core.outputs import save_view
 from genlab.models.diffusion import allowed_models, availability
 from genlab.techniques import edit
-from genlab.ui.components import EXAMPLES, Dropdown, controls, picture_input
+from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, picture_input
 from genlab.ui.schedule import COLOURS, noise_schedule
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import gallery, recipe_drop, stop_button, wire
@@ -81,7 +81,7 @@ def build() -> None:
     gr.Markdown(DESCRIPTION)
     with gr.Row():
         with gr.Column(scale=3) as left:
-            editor = gr.ImageEditor(
+            editor = PictureEditor(
                 value=str(SKETCH / "blank.png"),
                 type="filepath",
                 format="png",
