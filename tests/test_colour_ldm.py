@@ -163,3 +163,30 @@ def test_shipped_colour_model_draws_colour_pictures():
     assert len(traj.decoded) >= 2
     pipe, _ = MODELS.get(t2i.COLOUR_MODEL)
     assert pipe.unet.dtype == torch.float32 and pipe.latent_rgb.shape == (5, 3)
+
+
+def test_colour_judge_reads_the_dominant_hue_of_non_white_pixels():
+    from genlab.colour.evaluate import dominant_hue
+
+    im = np.full((128, 128, 3), 255, np.uint8)
+    im[30:90, 30:90] = (210, 30, 30)  # a red square
+    im[90:100, 30:90] = (20, 20, 20)  # black outline pixels do not count as a hue
+    assert dominant_hue(im) == "red"
+    im[30:90, 30:90] = (40, 80, 220)
+    assert dominant_hue(im) == "blue"
+    assert dominant_hue(np.full((64, 64, 3), 255, np.uint8)) is None
+
+
+def test_shipped_group_classifier_loads_and_beats_chance():
+    import json
+
+    from safetensors.torch import load_file
+
+    from genlab.colour import evaluate as E
+
+    card = json.loads(E.CLASSIFIER.with_suffix(".json").read_text())
+    assert card["test_accuracy"] > 2 * card["chance"] and card["groups"] == list(E.GROUPS)
+    m = E.GroupClassifier()
+    m.load_state_dict(load_file(E.CLASSIFIER))
+    x = torch.rand(2, 3, 64, 64)
+    assert m.eval()(x).shape == (2, len(E.GROUPS)) and m.features(x).shape == (2, 128)
