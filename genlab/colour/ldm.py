@@ -92,6 +92,7 @@ class ColourLDMPipeline(DiffusionPipeline):
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder)
         self._interrupt = threading.Event()
         self.latent_rgb: torch.Tensor | None = None  # [5,3] latent -> RGB preview map (load_pipeline fits it)
+        self.prior = None  # a CaptionPrior of the training names: shown ("read as"), never used to condition
 
     # -------------------------------------------------------------- parts
     def encode_prompt(self, prompts: list[str]):
@@ -232,4 +233,8 @@ def load_pipeline(path: str | None = None) -> ColourLDMPipeline:
     pipe.unet.to(memory_format=torch.channels_last)
     pipe.set_progress_bar_config(disable=True)
     pipe.latent_rgb = fit_latent_rgb(pipe)
+    from genlab.techniques.text_to_image.prior import PRIOR_FILE, CaptionPrior
+
+    if (Path(path) / PRIOR_FILE).is_file():  # the training names, to show which ones a prompt is nearest to
+        pipe.prior = CaptionPrior.load(Path(path) / PRIOR_FILE)
     return pipe

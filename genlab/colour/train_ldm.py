@@ -126,6 +126,31 @@ def channel_stats(z_mean: np.ndarray, z_std: np.ndarray, n: int = 4096, seed: in
     return [round(v, 5) for v in z.mean((0, 2, 3)).tolist()], [round(v, 5) for v in z.std((0, 2, 3)).tolist()]
 
 
+def caption_index(run: Path, data: str, out: Path, temperature: float = 0.02) -> int:
+    """The first caption of every training picture (deduplicated), with the pooled MiniLM embeddings cached in
+    the run, saved as a genlab CaptionPrior file (labels: emoji group or -1). The pipeline only *shows* the
+    nearest of them to a prompt ("read as"); it does not project prompts onto them. Returns the count."""
+    from genlab.colour.evaluate import group_of
+    from genlab.techniques.text_to_image.prior import CaptionPrior
+
+    _, recs = colour_data.load_split(data, "train")
+    pooled = np.load(Path(run).expanduser() / "pooled.npy", mmap_mode="r")
+    seen, rows, k = set(), [], 0
+    for r in recs:
+        text = r["captions"][0]
+        if text not in seen:
+            seen.add(text)
+            g = group_of(r)
+            rows.append((text, k, -1 if g is None else g))
+        k += len(r["captions"])
+    emb = torch.from_numpy(np.stack([pooled[i] for _, i, _ in rows]).astype(np.float32))
+    prior = CaptionPrior(
+        F.normalize(emb, dim=-1), torch.tensor([g for *_, g in rows]), [t for t, _, _ in rows], temperature
+    )
+    prior.save(out)
+    return len(rows)
+
+
 # ---------------------------------------------------------------- benchmark
 def bench(a):
     torch.manual_seed(0)

@@ -108,11 +108,13 @@ def _load_offline(model: str):
         what = "genlab's own Fashion-MNIST model, 28 px greyscale"
     folder = Path(pipe.config._name_or_path)
     where = f"repo-shipped weights/{shipped.name}" if folder.resolve() == shipped.resolve() else f"folder {folder.name}"
-    prior = (
-        f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)"
-        if getattr(pipe, "prior", None)
-        else ""
-    )
+    prior = ""
+    if getattr(pipe, "prior", None) is not None:
+        prior = (
+            f"; prompts read through its caption prior ({len(pipe.prior.texts):,} training captions)"
+            if model == FASHION_MODEL
+            else f"; your words are shown beside the nearest of its {len(pipe.prior.texts):,} training names"
+        )
     sha = _unet_sha(folder)
     return pipe, f"{what}, {where} (UNet sha256 {sha}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
 
