@@ -445,8 +445,11 @@ def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp
     assert _loaded_images(page, "img[src*='edit-']") >= 2  # results, and the mask beside Telea
     assert "0.00/255" in page.inner_text("body")  # every pixel outside the mask kept
     page.screenshot(path=str(shots_dir(tmp_path) / "run-edit.png"), full_page=True)
+    page.get_by_role("button", name="Edit the chosen result again", exact=True).click()  # the result, edited again
+    page.wait_for_timeout(1500)
     page.get_by_role("button", name="Image-to-image", exact=True).click()
     page.get_by_text("SDEdit").first.wait_for(timeout=120_000)
+    assert page.get_by_text("Edits a picture made by the edit tab").first.is_visible()
     page.close()
 
 

@@ -119,6 +119,8 @@ def test_recipe_round_trip_keeps_the_mask_and_remakes_the_pixels(models, photo, 
     assert recipe["technique"] == "edit" and recipe["input_sha256"] and recipe["mask_sha256"]
     m = engine.mask_from_b64(recipe["mask_png"])
     assert np.array_equal(np.asarray(m) > 127, np.asarray(engine.square(Image.open(inputs["mask"]), 128, 0)) > 127)
+    again_from = drain(edit.run(settings(strength=0.5), {"image": str(save_png(first.images[0], first.recipes[0]))}))
+    assert again_from.recipes[0]["from"]["technique"] == "edit" and "made by the **edit** tab" in again_from.info
     again = edit.Settings.parse(recipe["params"])
     remade = drain(edit.run(again, inputs))
     assert np.abs(pixels(remade.images[:1]) - pixels(first.images[:1])).max() <= 1

@@ -45,3 +45,12 @@ def read_recipe(path: str | Path) -> dict:
     if not isinstance(recipe, dict) or "technique" not in recipe or not isinstance(recipe.get("params"), dict):
         raise ValueError(f"{Path(path).name} has a recipe genlab cannot read.")
     return recipe
+
+
+def source_recipe(path: str | Path) -> dict | None:
+    """The recipe of the picture a run started from, when it is a genlab PNG (the chain a result records as
+    "from"); None for any other picture."""
+    try:
+        return read_recipe(path)
+    except ValueError:
+        return None

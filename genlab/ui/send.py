@@ -61,6 +61,16 @@ def send_buttons(source: gr.components.Component, here: str) -> None:
                 _REGISTRY.pending.append(_Pending(button, source, selected, tab))
 
 
+def send_back(source: gr.Gallery, target: gr.components.Component, text: str) -> gr.Button:
+    """A button that puts the picture chosen in `source` (a gallery) back into `target` of the same tab, to work
+    on the result again (e.g. edit an edit)."""
+    selected = gr.State(0)
+    source.select(_index, None, selected, api_visibility="private")
+    button = gr.Button(text, size="sm", variant="secondary")
+    button.click(picked, [source, selected], target, api_visibility="private", queue=False)
+    return button
+
+
 def picked(value, index: int | None = None) -> str:
     """The file path of the picture to send: an image's path, or the gallery's chosen (else first) picture."""
     if isinstance(value, list):  # a gallery: [(path, caption) or {"image": ...}, ...]

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
 from genlab.core.images import labelled, open_image, strip, to_pictures
-from genlab.core.recipes import make_recipe
+from genlab.core.recipes import make_recipe, source_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import file_sha256
 from genlab.models import diffusion
@@ -275,6 +275,9 @@ def _hub(s, kind, pipe, image, m, generators, emit, total, strength):
 
 def _recipes(s: Settings, label: str, src: str, m: Image.Image | None, n: int) -> list[dict]:
     extra = {"input_sha256": file_sha256(Path(src))}
+    source = source_recipe(src)
+    if source is not None:
+        extra["from"] = source  # the chain: what made the picture that was edited
     if m is not None:
         extra["mask_png"] = mask_png_b64(m)
         extra["mask_sha256"] = hashlib.sha256(np.asarray(m).tobytes()).hexdigest()[:12]
@@ -282,6 +285,15 @@ def _recipes(s: Settings, label: str, src: str, m: Image.Image | None, n: int) -
         {**make_recipe(NAME, {**s.params(), "seed": s.seed + i, "batch": 1}, weights=label, seed=s.seed + i), **extra}
         for i in range(n)
     ]
+
+
+def _chain(src: str) -> str:
+    source = source_recipe(src)
+    return (
+        f"  \nEdits a picture made by the **{source['technique']}** tab (its recipe is kept as `from`)."
+        if source
+        else ""
+    )
 
 
 def _charge(s: Settings, ctl: Control, canvas: tuple[int, int], rounds: int, runs: int = 1):
@@ -313,6 +325,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
             info = (
                 f"**Weights:** {label} · strength 0: your picture through the model's encoder and decoder, no denoising"
             )
+        info += _chain(src)
         data = {**frames, "input": pic, "strength": s.strength, "steps": s.steps}
         recipes = _recipes(s, label, src, None, len(pictures))
         yield Result(pictures, recipes, info, [f"seed {s.seed + i}" for i in range(len(pictures))], data, ctl.reason)
@@ -339,7 +352,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         f"**Weights:** {label} · {what}: RePaint, {done}/{s.steps} DDIM steps × {s.resample} rounds{ctl.note()}  \n"
         f"Outside the mask: mean |Δ| = **{max(kept):.2f}/255** (kept) · inside: mean |Δ| from the input "
         f"= **{min(changed):.1f}/255** (regenerated)"
-    )
+    ) + _chain(src)
     data = {
         **frames,
         "input": pic,

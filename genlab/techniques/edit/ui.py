@@ -10,7 +10,7 @@ from genlab.models.diffusion import allowed_models, availability
 from genlab.techniques import edit
 from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, picture_input
 from genlab.ui.schedule import COLOURS, noise_schedule
-from genlab.ui.send import receive, send_buttons
+from genlab.ui.send import receive, send_back, send_buttons
 from genlab.ui.wiring import gallery, recipe_drop, stop_button, wire
 
 DESCRIPTION = (
@@ -133,6 +133,8 @@ def build() -> None:
             mask = picture_input("Or upload a mask (white = regenerate; same size as the picture)", height=160)
     status = gr.Markdown()
     images = gr.Gallery(label="Results", columns=4, height=260, object_fit="contain")
+    with gr.Row():
+        send_back(images, editor, "Edit the chosen result again")
     send_buttons(images, edit.NAME)
     with gr.Row():
         compare = gr.Image(

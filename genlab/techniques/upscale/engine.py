@@ -19,7 +19,7 @@ from genlab.core.control import Control
 from genlab.core.devices import device
 from genlab.core.images import labelled, open_image, strip, to_picture, to_tensor
 from genlab.core.packages import require_file
-from genlab.core.recipes import make_recipe, read_recipe
+from genlab.core.recipes import make_recipe, source_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import LazyMap, WeightSpec, cache_dir, file_sha256, resolve
 from genlab.techniques.upscale import COST, MODEL_TITLES, NAME, NATIVE, Settings, networks
@@ -154,13 +154,6 @@ def comparison_crops(results: dict[str, Image.Image]) -> Image.Image:
     )
 
 
-def _source_recipe(path: str) -> dict | None:
-    try:
-        return read_recipe(path)
-    except ValueError:
-        return None  # not a genlab PNG
-
-
 def run(s: Settings, inputs: dict, ctl: Control):
     if not inputs.get("image"):
         raise ValueError("Give a picture to upscale (upload one, or send one here from another tab).")
@@ -206,7 +199,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         **make_recipe(NAME, s.params(), weights=label),
         "input_sha256": file_sha256(Path(inputs["image"])),
     }
-    source = _source_recipe(inputs["image"])
+    source = source_recipe(inputs["image"])
     if source:
         recipe["from"] = source  # the chain: what made the picture that was upscaled
     info = (
