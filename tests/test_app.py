@@ -24,6 +24,7 @@ PUBLIC = {
     "/edit_strength_sweep",
     "/upscale",
     "/compare",
+    "/train_live",
 }
 TABS = {
     "Style transfer": "Stylise",
@@ -34,6 +35,7 @@ TABS = {
     "Edit": "Inpaint",
     "Upscale": "Upscale",
     "Compare": "Compare",
+    "Train live": "Train",
     "History": "Refresh",
     "About": None,
 }
@@ -465,4 +467,26 @@ def test_browser_compare_fills_the_table(app_url, browser, tmp_path):
     text = page.inner_text("body")
     assert "DCGAN" in text and "cannot be asked for a class" in text and "n = 10,000" in text
     page.screenshot(path=str(shots_dir(tmp_path) / "run-compare.png"), full_page=True)
+    page.close()
+
+
+def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Train live", exact=True).click()
+    steps = page.get_by_label("number input for Training steps (batch 64)").first
+    steps.fill("200")
+    steps.press("Enter")
+    every = page.get_by_label("number input for Show the grid and coverage every N steps").first
+    every.fill("20")
+    every.press("Enter")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("classes covered").first.wait_for(timeout=120_000)  # the first grid is there
+    page.get_by_text("What to watch").first.wait_for(timeout=180_000)
+    page.wait_for_timeout(800)
+    assert page.get_by_text("200/200 steps").first.is_visible()
+    assert _loaded_images(page, "img[src*='train-live']") >= 1
+    assert page.get_by_text(".safetensors").first.is_visible()  # the weights to download
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live.png"), full_page=True)
     page.close()

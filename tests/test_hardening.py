@@ -280,6 +280,8 @@ BAD_NUMBERS = [
     ("/compare", {"count": 0}, "count must be 1-32"),
     ("/compare", {"class_name": "Dragon"}, "class_name must be one of any"),
     ("/compare", {"steps": 10**6}, "steps must be 1-100"),
+    ("/train_live", {"steps": 10**6}, "steps must be 10-2000"),
+    ("/train_live", {"steps": 20, "every": 100}, "must not exceed steps"),
 ]
 
 
