@@ -30,6 +30,25 @@ def metrics_md(prefix: str) -> str:
     return "\n".join(out)
 
 
+def colour_metrics_md() -> str:
+    """The colour model's measured figures (weights/colour_ldm.json, written by python -m genlab.colour.evaluate)."""
+    m = card("colour_ldm").get("metrics")
+    if not m:
+        return "_Colour model metrics: run `python -m genlab.colour.evaluate` to compute them._"
+    fid, sp = m["fid"], card("colour_ldm").get("speed", {})
+    rows = [
+        "| colour model, default settings | measured | goal |",
+        "|---|---|---|",
+        f"| held-out paraphrases judged as the requested group | {m['judged_as_requested']:.1%} | ≥ 70 % |",
+        f"| colour words obeyed (dominant hue) | {m['colour_obeyed']:.1%} | ≥ 80 % |",
+        f"| FID: samples · training pictures (floor) · VAE reconstructions | {fid['samples_heldout_prompts']:.1f} · "
+        f"{fid['floor_train_images']:.1f} · {fid['vae_reconstructions']:.1f} | — |",
+    ]
+    if sp:
+        rows.append(f"| 4 images, {sp['steps']} steps, in the process | {sp['4_images_s']:.2f} s | ≤ 3 s |")
+    return "\n".join(rows) + f"\n\n{m['samples_per_prompt']} samples per prompt; `{m['command']}`."
+
+
 def loss_curves(name: str, keys: dict[str, str]) -> list[dict]:
     """Long-format rows {epoch, loss, series} of a card's loss_curves, for a line plot (keys: card key -> series)."""
     rows = card(name).get("loss_curves", [])

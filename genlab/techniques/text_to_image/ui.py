@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import gradio as gr
 
-from genlab.core.cards import metrics_md
+from genlab.core.cards import colour_metrics_md, metrics_md
 from genlab.core.outputs import save_gif
 from genlab.techniques import text_to_image as t2i
 from genlab.techniques.text_to_image.views import (
@@ -191,7 +191,8 @@ def build() -> None:
             gallery_and_info("t2i-latents"),
             api_name="latent_space",
         )
-    with gr.Accordion("How good is the offline model?", open=False):
+    with gr.Accordion("How good are the offline models?", open=False):
+        gr.Markdown(colour_metrics_md())
         gr.Markdown(
             metrics_md("text-to-image") + "\n\nJudged by genlab's Fashion-MNIST classifier; the paraphrases "
             "are prompts never seen in training (genlab/techniques/text_to_image/captions.py)."
