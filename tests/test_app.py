@@ -450,8 +450,8 @@ def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp
     page.get_by_role("button", name="Edit the chosen result again", exact=True).click()  # the result, edited again
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Image-to-image", exact=True).click()
-    page.get_by_text("SDEdit").first.wait_for(timeout=120_000)
-    assert page.get_by_text("Edits a picture made by the edit tab").first.is_visible()
+    page.get_by_text("your picture noised to step").first.wait_for(timeout=120_000)
+    page.get_by_text("Edits a picture made by the edit tab").first.wait_for(timeout=10_000)
     page.close()
 
 

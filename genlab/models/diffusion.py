@@ -85,12 +85,16 @@ def make_scheduler(name: str, config: dict):
 
 
 def _unet_sha(folder: Path) -> str:
-    """sha256 of the UNet's weights (the index file when sharded), shortened."""
-    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
-        f = folder / "unet" / name
-        if f.is_file():
-            return file_sha256(f)
-    return "?"
+    """sha256 of the UNet's weights: of its one file, or of its shards' hashes in order (a shard index alone
+    is the same for every export of one architecture)."""
+    import hashlib
+
+    files = sorted((folder / "unet").glob("diffusion_pytorch_model*.safetensors"))
+    if not files:
+        return "?"
+    if len(files) == 1:
+        return file_sha256(files[0])
+    return hashlib.sha256("".join(file_sha256(f, 64) for f in files).encode()).hexdigest()[:12]
 
 
 def _load_offline(model: str):
