@@ -68,7 +68,25 @@ def _t2i(monkeypatch, tmp_path):
     return {"steps": 6, "batch": 2, "seed": 5, "prompt": "a coat"}, {}
 
 
+def _edit(monkeypatch, tmp_path):
+    from genlab.models.diffusion import COLOUR_MODEL
+
+    monkeypatch.setattr("genlab.models.diffusion.MODELS", fixed_models(**{COLOUR_MODEL: tiny_colour_pipeline()}))
+    return {"steps": 4, "batch": 2, "seed": 5, "strength": 0.6}, {"image": photo_file(tmp_path, "p.png", w=96, h=64)}
+
+
+def _compare(monkeypatch, tmp_path):
+    return {"count": 3, "frames": 3, "steps": 3, "seed": 5}, {}  # the shipped 28 px models are small
+
+
+def _train_live(monkeypatch, tmp_path):
+    return {"preset": "vae-beta-1", "steps": 20, "every": 10, "seed": 3}, {}
+
+
 CASES = {
+    "edit": _edit,
+    "compare": _compare,
+    "train_live": _train_live,
     "style_transfer": _style,
     "deep_dream": _dream,
     "gan": _gan,

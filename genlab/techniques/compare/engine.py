@@ -228,7 +228,8 @@ def run(s: Settings, inputs: dict, ctl: Control):
         if not ctl.halted():
             walk = diffusion_walk(s.seed, int(y[0]), y_b, s.frames, s.steps)
             walks.append(labelled(strip([enlarge(p, 3) for p in to_pictures(walk)]), "Diffusion: slerp x_T, lerp text"))
-    yield Update(total - 1, total, "table")
+    if not ctl.halted():
+        yield Update(total - 1, total, "table")
     sheet, walk_sheet = _stack(samples), _stack(walks)
     recipe = make_recipe(NAME, s.params(), weights=" · ".join(labels), seed=s.seed)
     info = (
