@@ -39,6 +39,15 @@ def allowed_models() -> list[str]:
     return list(dict.fromkeys([*OFFLINE_MODELS, *HUB_MODELS, default_model(), *extra]))
 
 
+def check_offered(model: str) -> None:
+    """ValueError unless a visitor may pick this model (see allowed_models)."""
+    if model not in allowed_models():
+        raise ValueError(
+            f"Model {model[:80]!r} is not offered here: pick one of the list. Whoever runs the app can add "
+            "hub ids or local diffusers folders with GENLAB_T2I_MODELS=id1,id2."
+        )
+
+
 def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
     """(can it run now, where it comes from), without loading it. probe: ask whether the hub can be reached
     (at most once per process, 3 s at most); without it, a model that is not cached "needs the hub"."""
@@ -158,3 +167,16 @@ def _load(model: str):
 
 
 MODELS = LazyMap(_load)  # model id -> (pipeline, label)
+
+
+def request_copy(base, scheduler_name: str):
+    """(a pipeline object of one request's own, sharing base's loaded modules, and its fresh scheduler):
+    schedulers keep state, so requests never share one. genlab's read-only extras (caption prior, latent
+    preview map) are shared."""
+    scheduler = make_scheduler(scheduler_name, base.scheduler.config)
+    pipe = type(base)(**{**base.components, "scheduler": scheduler})
+    pipe.set_progress_bar_config(disable=True)
+    for shared in ("prior", "latent_rgb"):
+        if getattr(base, shared, None) is not None:
+            setattr(pipe, shared, getattr(base, shared))
+    return pipe, scheduler

@@ -81,11 +81,7 @@ def diffusion_pipe():
     from genlab.models import diffusion
 
     base, label = diffusion.MODELS.get(diffusion.FASHION_MODEL)
-    scheduler = diffusion.make_scheduler("DPM-Solver++", base.scheduler.config)
-    pipe = type(base)(**{**base.components, "scheduler": scheduler})
-    pipe.prior = getattr(base, "prior", None)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe, label
+    return diffusion.request_copy(base, "DPM-Solver++")[0], label
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genlab.core import settings as S
-from genlab.models.diffusion import COLOUR_MODEL, FASHION_MODEL, OFFLINE_MODELS, allowed_models
+from genlab.models.diffusion import COLOUR_MODEL, FASHION_MODEL, OFFLINE_MODELS, check_offered
 
 NAME = "edit"
 TITLE = "Edit"
@@ -60,11 +60,7 @@ class Settings(S.Settings):
         return {COLOUR_MODEL: 128, FASHION_MODEL: 28}.get(self.model, HUB_SIDE)
 
     def check(self) -> None:
-        if self.model not in allowed_models():
-            raise ValueError(
-                f"Model {self.model[:80]!r} is not offered here: pick one of the list. Whoever runs the app can add "
-                "hub ids or local diffusers folders with GENLAB_T2I_MODELS=id1,id2."
-            )
+        check_offered(self.model)
         extents = (self.left, self.right, self.up, self.down)
         if any(e % EXTEND_STEP for e in extents):
             raise ValueError(

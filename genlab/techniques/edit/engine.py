@@ -153,15 +153,12 @@ def _request(s: Settings, kind: str):
     """(this request's pipeline object sharing the loaded modules, its fresh scheduler, weights label)."""
     base, label = diffusion.MODELS.get(s.model)
     name = "DDIM" if kind == "inpaint" else s.scheduler
-    scheduler = diffusion.make_scheduler(name, base.scheduler.config)
     if s.offline:
-        pipe = type(base)(**{**base.components, "scheduler": scheduler})
-        for shared in ("prior", "latent_rgb"):  # read-only, shared
-            if getattr(base, shared, None) is not None:
-                setattr(pipe, shared, getattr(base, shared))
+        pipe, scheduler = diffusion.request_copy(base, name)
     else:
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
+        scheduler = diffusion.make_scheduler(name, base.scheduler.config)
         auto = AutoPipelineForInpainting if kind == "inpaint" else AutoPipelineForImage2Image
         try:
             pipe = auto.from_pipe(base, scheduler=scheduler)

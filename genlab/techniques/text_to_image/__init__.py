@@ -15,6 +15,7 @@ from genlab.models.diffusion import (  # noqa: F401  (re-exported: the tab's mod
     OFFLINE_SIDES,
     allowed_models,
     availability,
+    check_offered,
     default_model,
 )
 
@@ -61,11 +62,7 @@ class Settings(S.Settings):
         return OFFLINE_SIDES.get(self.model, self.size)
 
     def check(self) -> None:
-        if self.model not in allowed_models():
-            raise ValueError(
-                f"Model {self.model[:80]!r} is not offered here: pick one of the list. Whoever runs the app can add "
-                "hub ids or local diffusers folders with GENLAB_T2I_MODELS=id1,id2."
-            )
+        check_offered(self.model)
         if not self.offline and self.steps > HUB_MAX_STEPS:
             raise ValueError(f"steps must be 1-{HUB_MAX_STEPS} for hub models (got {self.steps}).")
         if not self.offline and self.batch > HUB_MAX_BATCH:

@@ -18,7 +18,7 @@ from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
-from genlab.models.diffusion import MODELS, gpu, make_scheduler
+from genlab.models.diffusion import MODELS, gpu, request_copy  # MODELS: tests patch it here
 from genlab.techniques.text_to_image import Settings
 
 # Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.
@@ -85,12 +85,7 @@ def _record_x0(scheduler) -> list:
 def _request_pipeline(s: Settings):
     """(a pipeline object of this request's own sharing the loaded modules, its fresh scheduler, label)."""
     base, label = MODELS.get(s.model)
-    scheduler = make_scheduler(s.scheduler, base.scheduler.config)
-    pipe = type(base)(**{**base.components, "scheduler": scheduler})
-    pipe.set_progress_bar_config(disable=True)
-    for shared in ("prior", "latent_rgb"):  # read-only, shared
-        if getattr(base, shared, None) is not None:
-            setattr(pipe, shared, getattr(base, shared))
+    pipe, scheduler = request_copy(base, s.scheduler)
     return pipe, scheduler, label
 
 
