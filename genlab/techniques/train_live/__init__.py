@@ -7,7 +7,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genlab.core import settings as S
-from genlab.techniques.train_live.nets import Preset
+
+
+@dataclass(frozen=True)
+class Preset:
+    kind: str  # "gan" or "vae"
+    title: str
+    watch: str  # what to look for
+    loss: str = "hinge"  # gan: "hinge" or "bce" (non-saturating)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    spectral: bool = False
+    d_width: int = 64
+    beta: float = 1.0  # vae: KL weight (Higgins et al. 2017)
+
 
 NAME = "train_live"
 TITLE = "Train live"

@@ -3,11 +3,11 @@ Fashion-MNIST [B,1,28,28] in [0,1], small enough to train in the browser on a CP
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from genlab.techniques.train_live import Preset
 
 Z_GAN, Z_VAE = 64, 16
 
@@ -60,20 +60,6 @@ class VAE(nn.Module):
 
     def decode(self, z):
         return torch.sigmoid(self.dec(z)).view(len(z), 1, 28, 28)
-
-
-@dataclass(frozen=True)
-class Preset:
-    kind: str  # "gan" or "vae"
-    title: str
-    watch: str  # what to look for
-    loss: str = "hinge"  # gan: "hinge" or "bce" (non-saturating)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    spectral: bool = False
-    d_width: int = 64
-    beta: float = 1.0  # vae: KL weight (Higgins et al. 2017)
 
 
 class Trainer:
