@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genlab.core.devices import device, dtype
 from genlab.core.weights import LazyMap, file_sha256, hub_offline
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
 
 COLOUR_MODEL = "genlab colour latent diffusion (offline)"  # a miniature Stable Diffusion trained here, 128 px
 FASHION_MODEL = "genlab Fashion-MNIST text-to-image (offline)"  # pixel-space, 28x28 greyscale clothing
@@ -180,3 +185,26 @@ def request_copy(base, scheduler_name: str):
         if getattr(base, shared, None) is not None:
             setattr(pipe, shared, getattr(base, shared))
     return pipe, scheduler
+
+
+# Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.
+SD_LATENT_RGB = [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
+
+
+def previews(latents: torch.Tensor, *, pixel_space: bool, latent_rgb: torch.Tensor | None = None) -> list[Image.Image]:
+    """[B,C,h,w] -> preview pictures. Pixel-space models: x in [-1,1]; latent models: a linear projection
+    (latent_rgb [5,3] affine map when the pipeline has one, else Stable Diffusion's SD_LATENT_RGB)."""
+    import torch
+
+    from genlab.core.images import to_pictures
+
+    x = latents.detach().float().cpu()
+    if pixel_space:
+        return to_pictures(x, value_range=(-1.0, 1.0))
+    if latent_rgb is not None and x.shape[1] == 4:
+        rgb = torch.einsum("bchw,cr->brhw", x, latent_rgb[:4]) + latent_rgb[4].view(1, 3, 1, 1)
+    elif x.shape[1] == 4:
+        rgb = torch.einsum("bchw,cr->brhw", x, torch.tensor(SD_LATENT_RGB))
+    else:
+        rgb = x[:, :3]
+    return to_pictures(rgb, value_range=(-1.0, 1.0))

@@ -173,13 +173,9 @@ def _space(s: Settings, pipe) -> sampler.Space:
 
 
 def _preview(pipe, z: torch.Tensor, pixel_space: bool) -> Image.Image:
-    """A cheap picture of z (first image): pixel space as is; the colour model through its linear latent map."""
-    x = z[:1].detach().float().cpu()
-    if pixel_space:
-        return to_pictures(x, value_range=(-1.0, 1.0))[0]
-    m = pipe.latent_rgb
-    rgb = torch.einsum("bchw,cr->brhw", x, m[:4]) + m[4].view(1, 3, 1, 1)
-    return to_pictures(rgb, value_range=(-1.0, 1.0))[0].resize((128, 128), Image.NEAREST)
+    """A cheap picture of z's first image (diffusion.previews), at least 128 px wide."""
+    im = diffusion.previews(z[:1], pixel_space=pixel_space, latent_rgb=getattr(pipe, "latent_rgb", None))[0]
+    return im if pixel_space else im.resize((128, 128 * im.height // im.width), Image.NEAREST)
 
 
 # ---------------------------------------------------------------- runs

@@ -18,28 +18,8 @@ from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
-from genlab.models.diffusion import MODELS, gpu, request_copy  # MODELS: tests patch it here
+from genlab.models.diffusion import MODELS, gpu, previews, request_copy  # MODELS: tests patch it here
 from genlab.techniques.text_to_image import Settings
-
-# Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.
-SD_LATENT_RGB = torch.tensor(
-    [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
-)
-
-
-def previews(latents: torch.Tensor, *, pixel_space: bool, latent_rgb: torch.Tensor | None = None) -> list[Image.Image]:
-    """[B,C,h,w] -> preview pictures. Pixel-space models: x in [-1,1]; latent models: a linear projection
-    (latent_rgb [5,3] affine map when the pipeline has one, else Stable Diffusion's SD_LATENT_RGB)."""
-    x = latents.detach().float().cpu()
-    if pixel_space:
-        return to_pictures(x, value_range=(-1.0, 1.0))
-    if latent_rgb is not None and x.shape[1] == 4:
-        rgb = torch.einsum("bchw,cr->brhw", x, latent_rgb[:4]) + latent_rgb[4].view(1, 3, 1, 1)
-    elif x.shape[1] == 4:
-        rgb = torch.einsum("bchw,cr->brhw", x, SD_LATENT_RGB)
-    else:
-        rgb = x[:, :3]
-    return to_pictures(rgb, value_range=(-1.0, 1.0))
 
 
 @dataclass
