@@ -69,7 +69,10 @@ def test_client_lists_the_named_endpoints(app_url):
     )  # UI-only events (and no value factories) are hidden
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in api["named_endpoints"].items()}
     assert params["/style_transfer"][:6] == ["content", "style", "style2", "size", "steps", "content_weight"]
-    assert params["/gan_interpolate"] == ["seed", "seed_b", "class_name", "class_b", "path", "frames", "truncation"]
+    assert params["/gan_interpolate"] == [
+        *["seed", "seed_b", "class_name", "class_b", "path", "frames", "truncation", "weights"]
+    ]
+    assert params["/vae_sample"][-1] == params["/vae_reconstruct"][-1] == "weights"
 
 
 def test_client_calls_gan_and_text_to_image(app_url):
@@ -489,4 +492,11 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
     assert _loaded_images(page, "img[src*='train-live']") >= 1
     assert page.get_by_text(".safetensors").first.is_visible()  # the weights to download
     page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live.png"), full_page=True)
+    # ... and into the GAN tab for this visit: the GAN tab opens with them, and its samples say whose they are
+    page.get_by_role("button", name="Load these weights into the GAN / VAE tab").click()
+    page.get_by_role("button", name="Sample", exact=True).first.wait_for(state="visible", timeout=20_000)
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Sample", exact=True).first.click()
+    page.get_by_text("yours — trained in Train live (gan-collapse, 200 steps").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live-in-gan.png"), full_page=True)
     page.close()

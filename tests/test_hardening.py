@@ -456,6 +456,46 @@ def test_wrong_shape_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
         vgg.load_vgg()
 
 
+def test_weights_from_train_live_load_through_the_api_and_nothing_else_does(client, tmp_path):
+    """Train live's download -> the GAN/VAE tabs' "Your weights" input; every other file there is refused."""
+    import torch
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from safetensors.torch import save_file
+
+    trained = {}
+    for preset in ("gan-stable", "vae-beta-1"):
+        out = client.predict(preset=preset, steps=10, every=10, seed=1, api_name="/train_live")
+        trained[preset[:3]] = out[3]
+    gallery, info = client.predict(seed=1, count=2, weights=handle_file(trained["gan"]), api_name="/gan_sample")
+    assert len(gallery) == 2 and "yours — trained in Train live (gan-stable, 10 steps, seed 1" in info
+    gallery, info = client.predict(seed=1, count=2, weights=handle_file(trained["vae"]), api_name="/vae_sample")
+    assert len(gallery) == 2 and "yours — trained in Train live (vae-beta-1" in info
+
+    if os.path.exists(MARKER):
+        os.remove(MARKER)
+    torch.save({"w": _Boom()}, tmp_path / "boom.safetensors")
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    (tmp_path / "photo.safetensors").write_bytes(PHOTO.read_bytes())
+    cases = [
+        ("/gan_sample", tmp_path / "boom.safetensors", "is a pickle"),
+        ("/vae_sample", tmp_path / "plain.safetensors", "not one from genlab's Train live tab"),
+        ("/gan_sample", tmp_path / "photo.safetensors", "not a valid safetensors file"),
+        ("/gan_sample", Path(trained["vae"]), "holds a Train-live VAE: load it in the VAE tab"),
+        ("/vae_reconstruct", Path(trained["gan"]), "holds a Train-live GAN: load it in the GAN tab"),
+    ]
+    for endpoint, path, why in cases:
+        extra = dict(image=_good(), sketch=None) if endpoint == "/vae_reconstruct" else {}
+        with pytest.raises(AppError) as e:
+            client.predict(weights=handle_file(str(path)), **extra, api_name=endpoint)
+        assert why in str(e.value) and len(str(e.value)) < 300, (endpoint, path.name, str(e.value))
+    with pytest.raises(AppError, match="unconditional: it cannot be asked for Bag"):
+        client.predict(class_name="Bag", weights=handle_file(trained["gan"]), api_name="/gan_sample")
+    assert not os.path.exists(MARKER)
+    gallery, info = client.predict(seed=1, count=2, api_name="/gan_sample")  # healthy, and back to genlab's weights
+    assert len(gallery) == 2 and "yours" not in info
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -32,6 +32,8 @@ class _Pending:
 class _Registry:
     inputs: dict[str, gr.components.Component] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
+    weights: dict[str, tuple[gr.File, gr.Accordion]] = field(default_factory=dict)  # kind -> (file, its box)
+    weight_senders: list[tuple[gr.Button, gr.File]] = field(default_factory=list)
 
 
 _REGISTRY = _Registry()
@@ -84,6 +86,49 @@ def picked(value, index: int | None = None) -> str:
     return value
 
 
+def weights_input(kind: str) -> gr.File:
+    """An optional file of weights trained in the Train live tab, for a tab whose sampler takes that kind of network
+    ("gan" or "vae"; the tab id is the kind). Train live's "Load into …" button fills it."""
+    with gr.Accordion("Your weights from Train live (optional; this visit only)", open=False) as box:
+        file = gr.File(
+            label="Weights trained in the Train live tab (.safetensors); empty = genlab's shipped weights",
+            file_types=[".safetensors"],
+            type="filepath",
+            height=100,
+        )
+        gr.Markdown(
+            "With a file here, the network **you** trained draws instead of genlab's, until you clear it or leave "
+            "the page. It is never saved into genlab."
+        )
+    _REGISTRY.weights[kind] = (file, box)
+    return file
+
+
+def send_weights(source: gr.File) -> gr.Button:
+    """A button under Train live's weights file: load them into the GAN or the VAE tab, whichever fits."""
+    button = gr.Button("Load these weights into the GAN / VAE tab", size="sm", variant="secondary")
+    _REGISTRY.weight_senders.append((button, source))
+    return button
+
+
+def _route_weights(path: str | None, kinds: list[str]) -> tuple:
+    """(file value, accordion) per kind, then the tab to show: the file goes to the tab that fits it."""
+    if not path:
+        raise gr.Error("There are no weights yet: train first (Stop also keeps them).", print_exception=False)
+    from genlab.models import live
+
+    try:
+        kind = live.kind_of(path)
+    except ValueError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    if kind not in kinds:
+        raise gr.Error(f"No tab here takes a Train-live {kind}.", print_exception=False)
+    out = []
+    for k in kinds:
+        out += [path, gr.Accordion(open=True)] if k == kind else [gr.update(), gr.update()]
+    return (*out, gr.Tabs(selected=kind))
+
+
 def connect(tabs: gr.Tabs) -> None:
     """Wire every Send-to button built so far to its target input, switching to the target's tab."""
     for p in _REGISTRY.pending:
@@ -99,3 +144,13 @@ def connect(tabs: gr.Tabs) -> None:
             queue=False,
         )
     _REGISTRY.pending.clear()
+    kinds = list(_REGISTRY.weights)
+    for button, source in _REGISTRY.weight_senders:
+        button.click(
+            lambda path: _route_weights(path, kinds),
+            source,
+            [c for k in kinds for c in _REGISTRY.weights[k]] + [tabs],
+            api_visibility="private",
+            queue=False,
+        )
+    _REGISTRY.weight_senders.clear()

@@ -30,6 +30,7 @@ HEAVY = "genlab-heavy"  # concurrency_id shared by every event that runs a model
 HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
 LIVE_EVERY = 0.25  # seconds between live updates sent to the page (the progress bar moves at every step)
 KEEP_IN_TOUCH = 1.0  # seconds at most between yields to Gradio, which acts on a cancel only when we yield
+OPTIONAL_INPUTS = {"weights"}  # run inputs an API caller may leave out (None: genlab's own)
 
 
 def as_message(e: Exception, where: str) -> gr.Error:
@@ -193,9 +194,16 @@ class Endpoint:
                 *args, request = args
                 return self.call(*args, session=history.session_of(request))
 
-        params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in self.names]
+        # optional inputs at the end (e.g. "weights") default to None, so API callers may leave them out
+        n_req = len(self.names)
+        while n_req and self.names[n_req - 1] in OPTIONAL_INPUTS:
+            n_req -= 1
+        params = [
+            inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, **({} if i < n_req else {"default": None}))
+            for i, n in enumerate(self.names)
+        ]
         if self.stop is not None:
-            params.append(inspect.Parameter("stop_flag", inspect.Parameter.POSITIONAL_OR_KEYWORD))
+            params.append(inspect.Parameter("stop_flag", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
         params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
         params.append(
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)

@@ -30,8 +30,9 @@ class Settings(S.Settings):
 
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):
-    """Sample images (image i from seed + i), or walk from (seed, class_name) to (seed_b, class_b)."""
+    """Sample images (image i from seed + i), or walk from (seed, class_name) to (seed_b, class_b); with
+    inputs["weights"] (a generator trained in the Train live tab) from that unconditional generator instead."""
     from genlab.core.control import Control
     from genlab.techniques.gan.engine import run as _run
 
-    return _run(settings, ctl or Control())
+    return _run(settings, inputs or {}, ctl or Control())

@@ -8,7 +8,7 @@ import pandas as pd
 from genlab.core.cards import card, loss_curves, metrics_md
 from genlab.techniques import gan
 from genlab.ui.components import controls
-from genlab.ui.send import send_buttons
+from genlab.ui.send import send_buttons, weights_input
 from genlab.ui.wiring import gallery_and_info, recipe_drop, strip_and_gif, wire
 
 DESCRIPTION = (
@@ -21,8 +21,10 @@ DESCRIPTION = (
 def build() -> None:
     S = gan.Settings
     gr.Markdown(DESCRIPTION)
+    yours = weights_input(gan.NAME)
     with gr.Row():
         sample_c = controls(S, ["seed", "count", "class_name", "truncation"], class_name={"widget": "dropdown"})
+    sample_c["weights"] = yours
     go = gr.Button("Sample", variant="primary")
     images = gr.Gallery(label="Samples", columns=8, height=330, object_fit="contain")
     send_buttons(images, gan.NAME)
@@ -46,6 +48,7 @@ def build() -> None:
             strip_out = gr.Image(label="Strip", type="filepath", interactive=False, height=160)
             gif_out = gr.Image(label="Animation (GIF)", type="filepath", format="gif", interactive=False, height=160)
         walk_c["truncation"] = sample_c["truncation"]
+        walk_c["weights"] = yours
         wire(
             walk.click,
             gan,

@@ -16,8 +16,10 @@ from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import Lazy
 from genlab.datasets import FASHION_CLASSES
+from genlab.models import live
+from genlab.models.live import Z_GAN
 from genlab.techniques.train_live import BATCH, COVERAGE_SAMPLES, COVERAGE_SHARE, NAME, PRESETS, Settings
-from genlab.techniques.train_live.nets import Z_GAN, Trainer
+from genlab.techniques.train_live.nets import Trainer
 
 TRAIN = Lazy(lambda: __import__("genlab.datasets", fromlist=["fashion_mnist"]).fashion_mnist(True)[0])
 
@@ -81,17 +83,16 @@ def run(s: Settings, inputs: dict, ctl: Control):
         last_grid = grid(samples)
         n_cov, shares = coverage(samples)
     rate = done / max(time.perf_counter() - t0, 1e-9)
-    from safetensors.torch import save_file
-
     path = output_path(f"train-live-{s.preset}", ".safetensors")
-    save_file(
-        tr.state(),
-        str(path),
-        metadata={
+    live.save(
+        path,
+        preset.kind,
+        tr.network(),
+        {
             "preset": s.preset,
             "steps": str(done),
             "seed": str(s.seed),
-            "note": "genlab Train live; weights for this visit, not genlab's",
+            "note": "genlab Train live; not genlab's weights",
         },
     )
     recipe = make_recipe(NAME, s.params(), weights="trained in this request", seed=s.seed)

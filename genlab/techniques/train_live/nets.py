@@ -1,5 +1,5 @@
-"""Small networks and their training steps for the Train-live tab: an unconditional DCGAN and an MLP VAE on
-Fashion-MNIST [B,1,28,28] in [0,1], small enough to train in the browser on a CPU. One `Trainer` per preset."""
+"""The training steps of the Train-live tab: one `Trainer` per preset, on Fashion-MNIST [B,1,28,28] in [0,1].
+The networks (small enough to train in the browser on a CPU) are genlab.models.live's."""
 
 from __future__ import annotations
 
@@ -7,59 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from genlab.models.live import VAE, Z_GAN, Discriminator, Generator
 from genlab.techniques.train_live import Preset
-
-Z_GAN, Z_VAE = 64, 16
-
-
-class Generator(nn.Module):
-    """z [B,64] -> [B,1,28,28] in [-1,1] (Radford et al. 2016: transposed convolutions, BN, ReLU, tanh)."""
-
-    def __init__(self, width: int = 64):
-        super().__init__()
-        self.fc = nn.Sequential(nn.Linear(Z_GAN, 2 * width * 7 * 7), nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),  # 7 -> 14
-            nn.ConvTranspose2d(width, 1, 4, 2, 1),
-            nn.Tanh(),  # 14 -> 28
-        )
-        self.width = width
-
-    def forward(self, z):
-        return self.net(self.fc(z).view(len(z), 2 * self.width, 7, 7))
-
-
-class Discriminator(nn.Module):
-    """[B,1,28,28] in [-1,1] -> a score [B]; spectral norm (Miyato et al. 2018) when asked."""
-
-    def __init__(self, width: int = 64, spectral: bool = False):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
-        self.net = nn.Sequential(
-            sn(nn.Conv2d(1, width, 4, 2, 1)),
-            nn.LeakyReLU(0.2),  # 28 -> 14
-            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)),
-            nn.LeakyReLU(0.2),  # 14 -> 7
-            nn.Flatten(),
-            sn(nn.Linear(2 * width * 7 * 7, 1)),
-        )
-
-    def forward(self, x):
-        return self.net(x).squeeze(1)
-
-
-class VAE(nn.Module):
-    """MLP VAE (Kingma & Welling 2014): 784 -> 400 -> (mu, logvar) [B,16] -> 400 -> 784 logits."""
-
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * Z_VAE))
-        self.dec = nn.Sequential(nn.Linear(Z_VAE, 400), nn.ReLU(), nn.Linear(400, 784))
-
-    def decode(self, z):
-        return torch.sigmoid(self.dec(z)).view(len(z), 1, 28, 28)
 
 
 class Trainer:
@@ -99,10 +48,9 @@ class Trainer:
         return {"generator": loss_g.item(), "discriminator": loss_d.item()}
 
     def _vae(self, x):
-        h = self.vae.enc(x)
-        mu, logvar = h.chunk(2, dim=1)
+        mu, logvar = self.vae.encode(x)
         z = mu + torch.randn(mu.shape, generator=self.gen) * (0.5 * logvar).exp()
-        rec = F.binary_cross_entropy_with_logits(self.vae.dec(z), x.flatten(1), reduction="sum") / len(x)
+        rec = F.binary_cross_entropy_with_logits(self.vae.decode(z), x, reduction="sum") / len(x)
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / len(x)  # Kingma & Welling 2014, app. B
         loss = rec + self.p.beta * kl
         self.opt.zero_grad(set_to_none=True)
@@ -118,8 +66,8 @@ class Trainer:
             out = (self.g(z) + 1) / 2
             self.g.train()
             return out
-        return self.vae.decode(z[:, :Z_VAE])
+        return torch.sigmoid(self.vae.decode(z[:, : self.vae.cfg.latent]))
 
-    def state(self) -> dict[str, torch.Tensor]:
-        m = self.g if self.p.kind == "gan" else self.vae
-        return {k: v.detach().contiguous() for k, v in m.state_dict().items()}
+    def network(self) -> nn.Module:
+        """What the download holds: the generator, or the whole VAE."""
+        return self.g if self.p.kind == "gan" else self.vae

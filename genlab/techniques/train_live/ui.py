@@ -7,6 +7,7 @@ import pandas as pd
 
 from genlab.techniques import train_live as tl
 from genlab.ui.components import controls
+from genlab.ui.send import send_weights
 from genlab.ui.wiring import image_and_info, stop_button, wire
 
 DESCRIPTION = (
@@ -14,7 +15,8 @@ DESCRIPTION = (
     "Every few steps you see what it draws from 64 fixed latents, its losses, and how many of the ten classes "
     "genlab's classifier finds among 256 of its samples — so **mode collapse** (a GAN settling on a few kinds of "
     "output) shows as it happens. The presets reproduce the classic failures and their fixes. At the end (or at "
-    "Stop) the weights are yours to download; they are never added to genlab."
+    "Stop) the weights are yours to download, or to load into the GAN or VAE tab for this visit; they are never "
+    "added to genlab."
 )
 CURVES = {"generator": "#1f77b4", "discriminator": "#d62728", "reconstruction": "#2ca02c", "KL": "#9467bd"}
 
@@ -82,6 +84,7 @@ def build() -> None:
                 height=200,
             )
     weights = gr.File(label="The trained weights (safetensors; this visit only)")
+    send_weights(weights)
     wire(
         go.click, tl, None, c, [grid, losses, cov, weights, status], _done, live=_live, stop=stop, api_name="train_live"
     )

@@ -30,7 +30,8 @@ class Settings(S.Settings):
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):
     """sample: decode z ~ N(0, T² I) (image i from seed + i); reconstruct: inputs["image"] or inputs["sketch"];
-    interpolate: walk between the encodings of inputs["image_a"] and inputs["image_b"]."""
+    interpolate: walk between the encodings of inputs["image_a"] and inputs["image_b"]. With inputs["weights"] (a
+    VAE trained in the Train live tab) that VAE does the work instead of genlab's."""
     from genlab.core.control import Control
     from genlab.techniques.vae.engine import run as _run
 

@@ -46,23 +46,33 @@ def input_picture(src) -> Image.Image:
     return open_image(src)
 
 
+def _model(weights) -> tuple:
+    """(VAE, label): genlab's 16-d VAE, or the user's from Train live (weights = its file)."""
+    if not weights:
+        return MODELS.get("vae")
+    from genlab.models import live
+
+    return live.load(weights, "vae")
+
+
 def run(s: Settings, inputs: dict, ctl: Control):
     n = {"sample": s.count, "reconstruct": 1, "interpolate": s.frames}[s.action]
     ctl.charge(28 * 28 * n, f"{n} pictures of 28x28 px", "Ask for fewer pictures.")
     yield Update(0, 1, s.action)
     if ctl.halted():  # one step: nothing is drawn after a Stop
         raise ValueError("Stopped before the VAE drew anything.")
+    model = _model(inputs.get("weights"))
     if s.action == "sample":
-        yield _sample(s)
+        yield _sample(s, model)
     elif s.action == "reconstruct":
-        yield _reconstruct(s, *_chosen_input(s.source, inputs.get("image"), inputs.get("sketch")))
+        yield _reconstruct(s, model, *_chosen_input(s.source, inputs.get("image"), inputs.get("sketch")))
     else:
-        yield _interpolate(s, inputs.get("image_a"), inputs.get("image_b"))
+        yield _interpolate(s, model, inputs.get("image_a"), inputs.get("image_b"))
 
 
 @torch.no_grad()
-def _sample(s: Settings) -> Result:
-    model, label = MODELS.get("vae")
+def _sample(s: Settings, model_label: tuple) -> Result:
+    model, label = model_label
     seeds = list(range(s.seed, s.seed + s.count))
     x = decode(model, prior_latents(seeds, model.cfg.latent, temperature=s.temperature))
     recipes = [make_recipe(NAME, {**s.params(), "seed": k, "count": 1}, weights=label, seed=k) for k in seeds]
@@ -81,11 +91,11 @@ def _chosen_input(source: str, image, sketch) -> tuple:
     return (image, "your upload") if source == "upload" else (sketch, "your drawing")
 
 
-def _reconstruct(s: Settings, src, what: str = "the input") -> Result:
+def _reconstruct(s: Settings, model_label: tuple, src, what: str = "the input") -> Result:
     """Input -> its 28x28 Fashion-MNIST-style preprocessing -> reconstruction (posterior mean), side by side."""
     im = input_picture(src)
     x = to_fashion(im)  # [1,1,28,28]
-    model, label = MODELS.get("vae")
+    model, label = model_label
     rec = decode(model, model.encode(x)[0])
     bce = F.binary_cross_entropy(rec.clamp(1e-6, 1 - 1e-6), x, reduction="sum").item()
     mse = F.mse_loss(rec, x).item()
@@ -107,9 +117,9 @@ def _reconstruct(s: Settings, src, what: str = "the input") -> Result:
 
 
 @torch.no_grad()
-def _interpolate(s: Settings, a, b) -> Result:
+def _interpolate(s: Settings, model_label: tuple, a, b) -> Result:
     """Encode two inputs, walk linearly between their posterior means, decode each step."""
-    model, label = MODELS.get("vae")
+    model, label = model_label
     xa, xb = to_fashion(input_picture(a)), to_fashion(input_picture(b))
     ma, mb = model.encode(xa)[0], model.encode(xb)[0]
     t = torch.linspace(0, 1, s.frames)[:, None]

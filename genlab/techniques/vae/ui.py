@@ -8,7 +8,7 @@ from genlab.core.cards import metrics_md
 from genlab.core.control import model_call
 from genlab.techniques import vae
 from genlab.ui.components import EXAMPLES, controls, picture_input
-from genlab.ui.send import send_buttons
+from genlab.ui.send import send_buttons, weights_input
 from genlab.ui.wiring import HEAVY, as_message, gallery_and_info, image_and_info, recipe_drop, strip_and_gif, wire
 
 
@@ -43,9 +43,11 @@ def build() -> None:
         "the latents close to N(0, I) so that *any* point decodes to something plausible."
     )
     examples = sorted(str(p) for p in (EXAMPLES / "fashion").glob("*.png"))
+    yours = weights_input(vae.NAME)  # sample, reconstruct and interpolate (not the 2-D map's own VAE)
     with gr.Tab("Sample"):
         with gr.Row():
             sample_c = controls(S, ["seed", "count", "temperature"])
+        sample_c["weights"] = yours
         go = gr.Button("Sample", variant="primary")
         images = gr.Gallery(label="Prior samples", columns=8, height=330, object_fit="contain")
         send_buttons(images, vae.NAME)
@@ -81,7 +83,7 @@ def build() -> None:
             rec_btn.click,
             vae,
             "reconstruct",
-            {"image": image, "sketch": sketch, "source": source},
+            {"image": image, "sketch": sketch, "source": source, "weights": yours},
             [rec_out, rec_info],
             image_and_info("vae-rec"),
             api_name="vae_reconstruct",
@@ -93,7 +95,7 @@ def build() -> None:
         if len(examples) >= 2:
             gr.Examples([[examples[0], examples[-1]], [examples[1], examples[2]]], inputs=[ia, ib], label="Pairs")
         with gr.Row():
-            walk_c = {"image_a": ia, "image_b": ib, **controls(S, ["frames"])}
+            walk_c = {"image_a": ia, "image_b": ib, **controls(S, ["frames"]), "weights": yours}
             walk = gr.Button("Interpolate", variant="primary")
         with gr.Row():
             walk_strip = gr.Image(label="Strip", type="filepath", interactive=False, height=160)
