@@ -38,11 +38,11 @@ PRESETS = {
     ),
     "gan-stable": Preset(
         "gan",
-        "DCGAN that does not: hinge loss, spectral norm in D, TTUR (D 4e-4, G 1e-4), Adam β = (0, 0.9)",
+        "DCGAN that does not: hinge loss, spectral norm in D, TTUR (D 4e-4, G 2e-4), Adam β = (0, 0.9)",
         "Watch the coverage climb to nine or ten classes and stay there while the pictures sharpen; the "
         "discriminator's hinge loss stays bounded.",
         loss="hinge",
-        lr_g=1e-4,
+        lr_g=2e-4,
         lr_d=4e-4,
         betas=(0.0, 0.9),
         spectral=True,
