@@ -54,3 +54,72 @@ def test_the_shipped_colour_vae_reconstructs_real_pictures(small_build):
     got = float(psnr((rec + 1) / 2, (x + 1) / 2).mean())
     assert got > card["metrics"]["psnr"] - 4, (got, card["metrics"])
     assert all(f.stat().st_size <= 10 * 1024 * 1024 for f in (REPO_WEIGHTS / "colour_vae").glob("*.safetensors"))
+
+
+def test_a_resumed_run_continues_exactly_and_exports_whole(tmp_path):
+    """The colour trainers' shared loop: 6 steps straight == 3 steps, a checkpoint, then 3 more resumed; an
+    export replaces the destination folder only once it is complete."""
+    from types import SimpleNamespace
+
+    from genlab.colour.runs import ResumableRun
+
+    class Tiny(ResumableRun):
+        tag = "tiny"
+
+        def __init__(self, a):
+            super().__init__(a, a.run_dir, a.out)
+            self.net = torch.nn.Linear(3, 1)
+            self.opt = torch.optim.SGD(self.net.parameters(), lr=0.1)
+            ck = self.resume()
+            if ck is None:
+                self.cfg = {"batch": 4, "lr": 0.1}
+            else:
+                self.net.load_state_dict(ck["model"])
+                self.opt.load_state_dict(ck["opt"])
+            self.exported = 0
+
+        def checkpoint_tensors(self):
+            return {"model": self.net.state_dict(), "opt": self.opt.state_dict()}
+
+        def train_step(self):
+            x = torch.randn(4, 3, generator=self.gen) + torch.rand(4, 3)  # both RNGs must carry over
+            loss = self.net(x).pow(2).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            return loss.item(), ""
+
+        def export(self):
+            def save(d):
+                d.mkdir()
+                (d / "w.txt").write_text(str(self.net.weight.tolist()))
+
+            self.publish(save)
+            self.exported += 1
+
+    def args(name, steps, resume):
+        return SimpleNamespace(
+            run_dir=tmp_path / name,
+            out=tmp_path / f"{name}_out",
+            seed=3,
+            resume=resume,
+            set_lr=None,
+            hours=1.0,
+            max_steps=steps,
+            ckpt_minutes=10.0,
+            export_minutes=10.0,
+            tqdm_seconds=60.0,
+        )
+
+    straight = Tiny(args("a", 6, False))
+    straight.fit()
+    first = Tiny(args("b", 3, False))
+    first.fit(export_first=True)
+    assert first.exported == 2 and (tmp_path / "b_out" / "w.txt").is_file()
+    assert not (tmp_path / "b_out.tmp").exists() and not (tmp_path / "b_out.old").exists()
+    second = Tiny(args("b", 6, True))
+    assert second.state["step"] == 3
+    second.fit()
+    assert second.state["step"] == 6 and second.state["samples_seen"] == 24
+    assert torch.equal(second.net.weight, straight.net.weight)
+    assert (tmp_path / "b_out" / "w.txt").read_text() == str(straight.net.weight.tolist())

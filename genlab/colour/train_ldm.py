@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 
 from genlab.colour import data as colour_data
 from genlab.colour import ldm
+from genlab.colour.runs import ResumableRun
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = "~/.cache/genlab/colour128"
@@ -190,47 +190,36 @@ def bench(a):
 
 
 # ---------------------------------------------------------------- training
-class Trainer:
+class Trainer(ResumableRun):
+    tag = "ldm"
+
     def __init__(self, a):
         from accelerate import Accelerator
         from diffusers import AutoencoderKL
 
-        self.a = a
         self.acc = Accelerator(cpu=not torch.cuda.is_available())
-        self.run = Path(a.run_dir).expanduser()
-        self.out = Path(a.out).expanduser()
-        self.run.mkdir(parents=True, exist_ok=True)
+        run = Path(a.run_dir).expanduser()
+        run.mkdir(parents=True, exist_ok=True)
         self.vae = AutoencoderKL.from_pretrained(a.vae).eval().requires_grad_(False)
-        self.data = prepare(self.run, a.data, self.vae)
+        self.data = prepare(run, a.data, self.vae)
+        super().__init__(a, run, a.out)  # seeds torch after the VAE has loaded, as the first runs did
         mean, std = channel_stats(self.data["z_mean"], self.data["z_std"])
         self.vae.register_to_config(latents_mean=mean, latents_std=std)
         self.lat_mean = torch.tensor(mean).view(1, 4, 1, 1)
         self.lat_std = torch.tensor(std).view(1, 4, 1, 1)
         log(f"latent channel mean {mean}, std {std}")
-        self.gen = torch.Generator().manual_seed(a.seed)
-        torch.manual_seed(a.seed)
         self.sched = ldm.build_scheduler()
         ac = self.sched.alphas_cumprod
         self.snr = ac / (1 - ac)  # SNR(t) = alpha_bar / (1 - alpha_bar)
-        self.state = dict(
-            step=0, seconds=0.0, samples_seen=0, loss_curve=[], exports=[], started=time.strftime("%Y-%m-%d %H:%M:%S")
-        )
-        ck_path = self.run / "ckpt.pt"
-        if a.resume and ck_path.exists():
-            ck = torch.load(ck_path, map_location="cpu", weights_only=True)  # our own checkpoint; tensors only
-            self.cfg = ck["cfg"]
+        self.state["exports"] = []
+        ck = self.resume()
+        if ck is not None:
             self.unet = ldm.build_unet(tuple(self.cfg["channels"]), self.cfg["layers"], self.cfg["heads"])
             self.unet.load_state_dict(ck["model"])
             self.ema = copy.deepcopy(self.unet)
             self.ema.load_state_dict(ck["ema"])
             self.opt = self._opt()
             self.opt.load_state_dict(ck["opt"])
-            self.gen.set_state(ck["gen"])
-            torch.set_rng_state(ck["torch_rng"])
-            self.state = ck["state"]
-            if a.set_lr:
-                self.cfg["lr"] = a.set_lr
-            log(f"resumed {ck_path} at step {self.state['step']}")
         else:
             self.cfg = dict(
                 channels=list(a.channels),
@@ -263,16 +252,9 @@ class Trainer:
         self.unet.to(memory_format=torch.channels_last)
         self.unet, self.opt = self.acc.prepare(self.unet, self.opt)
         self.params = sum(p.numel() for p in self.ema.parameters())
-        self.stop = False
-        signal.signal(signal.SIGTERM, self._sigterm)
-        signal.signal(signal.SIGINT, self._sigterm)
 
     def _opt(self):
         return torch.optim.AdamW(self.unet.parameters(), lr=self.cfg["lr"], betas=(0.9, 0.999), weight_decay=1e-2)
-
-    def _sigterm(self, *_):
-        log("signal received: checkpointing and exporting, then stopping")
-        self.stop = True
 
     def batch(self):
         """(z_n [B,4,16,16], hidden [B,24,384], mask [B,24], pooled [B,384]) for one step."""
@@ -318,7 +300,7 @@ class Trainer:
         self.acc.clip_grad_norm_(self.unet.parameters(), 1.0)
         self.opt.step()
         self.update_ema()
-        return loss.item()
+        return loss.item(), ""
 
     @torch.no_grad()
     def update_ema(self):
@@ -327,21 +309,10 @@ class Trainer:
         for pe, pm in zip(self.ema.parameters(), self.acc.unwrap_model(self.unet).parameters()):
             pe.lerp_(pm.detach().to(pe.device), 1 - decay)
 
-    def checkpoint(self):
-        tmp = self.run / "ckpt.pt.tmp"
-        torch.save(
-            dict(
-                model=self.acc.unwrap_model(self.unet).state_dict(),
-                ema=self.ema.state_dict(),
-                opt=self.opt.state_dict(),
-                gen=self.gen.get_state(),
-                torch_rng=torch.get_rng_state(),
-                state=self.state,
-                cfg=self.cfg,
-            ),
-            tmp,
+    def checkpoint_tensors(self) -> dict:
+        return dict(
+            model=self.acc.unwrap_model(self.unet).state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict()
         )
-        os.replace(tmp, self.run / "ckpt.pt")
 
     def pipeline(self):
         from diffusers import DPMSolverMultistepScheduler
@@ -383,15 +354,7 @@ class Trainer:
         )  # rows: prompts, columns: seeds
         g = self.run / f"samples_step{self.state['step']:07d}.png"
         Image.fromarray(grid).save(g)
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        pipe.save_pretrained(tmp, safe_serialization=True, max_shard_size="9MB")
-        old = self.out.with_name(self.out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(tmp, self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        self.publish(lambda d: pipe.save_pretrained(d, safe_serialization=True, max_shard_size="9MB"))
         shutil.copy(g, self.out.parent / f"{self.out.name}_samples.png")
         self.state["exports"].append(dict(step=self.state["step"], hours=round(self.state["seconds"] / 3600, 3)))
         self.write_card()
@@ -471,44 +434,6 @@ class Trainer:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps({**card, **old}, indent=2))
         os.replace(tmp, path)
-
-    def fit(self):
-        from tqdm import tqdm
-
-        a, c = self.a, self.cfg
-        t_end = time.time() + a.hours * 3600
-        last_ck = last_ex = time.time()
-        ema_loss = None
-        bar = tqdm(
-            total=a.max_steps or None,
-            initial=self.state["step"],
-            mininterval=a.tqdm_seconds,
-            file=sys.stdout,
-            ncols=100,
-        )
-        while not self.stop and time.time() < t_end and (not a.max_steps or self.state["step"] < a.max_steps):
-            t = time.time()
-            loss = self.train_step()
-            self.state["seconds"] += time.time() - t
-            self.state["step"] += 1
-            self.state["samples_seen"] += c["batch"]
-            ema_loss = loss if ema_loss is None else 0.98 * ema_loss + 0.02 * loss
-            if self.state["step"] % 25 == 0:
-                self.state["loss_curve"].append((self.state["step"], ema_loss))
-                bar.set_postfix_str(f"loss {ema_loss:.4f} {time.time() - t:.2f}s/it", refresh=False)
-            bar.update(1)
-            now = time.time()
-            if now - last_ck > a.ckpt_minutes * 60:
-                self.checkpoint()
-                last_ck = now
-            if now - last_ex > a.export_minutes * 60:
-                self.export()
-                self.checkpoint()
-                last_ex = last_ck = time.time()
-        bar.close()
-        self.checkpoint()
-        self.export()
-        log(f"stopped at step {self.state['step']} after {self.state['seconds'] / 3600:.2f} h of training")
 
 
 def main(argv=None):

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.colour import data as colour_data
+from genlab.colour.runs import ResumableRun
 
 DEFAULT_DATA = "~/.cache/genlab/colour128"
 DEFAULT_RUN = "~/.cache/genlab/runs/colour_vae"
@@ -177,15 +177,11 @@ def bench(args):
 
 
 # ---------------------------------------------------------------- training
-class Trainer:
+class Trainer(ResumableRun):
+    tag, seen_key = "vae", "images_seen"
+
     def __init__(self, a):
-        self.a = a
-        self.run = Path(a.run_dir).expanduser()
-        self.out = Path(a.out).expanduser()
-        self.run.mkdir(parents=True, exist_ok=True)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(a.seed)
-        self.gen = torch.Generator().manual_seed(a.seed)
+        super().__init__(a, a.run_dir, a.out)
         t = time.time()
         self.train_imgs, _ = colour_data.load_split(a.data, "train")
         test, recs = colour_data.load_split(a.data, "test")
@@ -194,29 +190,17 @@ class Trainer:
         self.eval_imgs = test[pick]
         self.eval_ids = [f"{recs[i]['source']}/{recs[i]['id']}" for i in pick]
         self.scale_imgs = self.train_imgs[np.random.default_rng(1).choice(len(self.train_imgs), 256, replace=False)]
-        print(
-            f"[vae] data: {len(self.train_imgs)} train images, {len(self.eval_imgs)} eval (of {len(test)} test) "
-            f"loaded in {time.time() - t:.1f}s",
-            flush=True,
+        self.log(
+            f"data: {len(self.train_imgs)} train images, {len(self.eval_imgs)} eval (of {len(test)} test) "
+            f"loaded in {time.time() - t:.1f}s"
         )
-        self.state = dict(
-            step=0, seconds=0.0, images_seen=0, loss_curve=[], evals=[], started=time.strftime("%Y-%m-%d %H:%M:%S")
-        )
-        if a.resume and (self.run / "ckpt.pt").exists():
-            ck = torch.load(
-                self.run / "ckpt.pt", map_location="cpu", weights_only=True
-            )  # our own checkpoint; tensors only
-            self.cfg = ck["cfg"]
+        self.state["evals"] = []
+        ck = self.resume()
+        if ck is not None:
             self.vae = make_vae(tuple(self.cfg["channels"]), self.cfg["layers"])
             self.vae.load_state_dict(ck["model"])
             self.opt = self._opt()
             self.opt.load_state_dict(ck["opt"])
-            self.gen.set_state(ck["gen"])
-            torch.set_rng_state(ck["torch_rng"])
-            self.state = ck["state"]
-            if a.set_lr:
-                self.cfg["lr"] = a.set_lr
-            print(f"[vae] resumed {self.run / 'ckpt.pt'} at step {self.state['step']}", flush=True)
         else:
             self.cfg = dict(
                 channels=list(a.channels),
@@ -242,16 +226,9 @@ class Trainer:
             self.opt = self._opt()
         self.vae.train()
         self.params = sum(p.numel() for p in self.vae.parameters())
-        self.stop = False
-        signal.signal(signal.SIGTERM, self._sigterm)
-        signal.signal(signal.SIGINT, self._sigterm)
 
     def _opt(self):
         return torch.optim.AdamW(self.vae.parameters(), lr=self.cfg["lr"], betas=(0.9, 0.99), weight_decay=0.0)
-
-    def _sigterm(self, *_):
-        print("[vae] signal received: checkpointing and exporting, then stopping", flush=True)
-        self.stop = True
 
     def lr_at(self, step):
         warm = self.cfg.get("warmup", 300)
@@ -275,22 +252,10 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 1.0)
         self.opt.step()
-        return loss.item(), rec.item(), mse.item(), (kl * npix).item()
+        return loss.item(), f"l1 {rec.item():.4f} kl {(kl * npix).item():.0f} "
 
-    def checkpoint(self):
-        tmp = self.run / "ckpt.pt.tmp"
-        torch.save(
-            dict(
-                model=self.vae.state_dict(),
-                opt=self.opt.state_dict(),
-                gen=self.gen.get_state(),
-                torch_rng=torch.get_rng_state(),
-                state=self.state,
-                cfg=self.cfg,
-            ),
-            tmp,
-        )
-        os.replace(tmp, self.run / "ckpt.pt")
+    def checkpoint_tensors(self) -> dict:
+        return dict(model=self.vae.state_dict(), opt=self.opt.state_dict())
 
     def export(self):
         t = time.time()
@@ -306,21 +271,12 @@ class Trainer:
         grid_png(self.eval_imgs, rec, grid)
         shutil.copy(grid, self.out.parent / f"{self.out.name}_recon.png")
         self.vae.register_to_config(scaling_factor=float(ls["scaling_factor"]))
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.vae.save_pretrained(tmp, safe_serialization=True, max_shard_size="9MB")
-        old = self.out.with_name(self.out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(tmp, self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        self.publish(lambda d: self.vae.save_pretrained(d, safe_serialization=True, max_shard_size="9MB"))
         self.write_card(m, ls)
-        print(
-            f"[vae] export step {self.state['step']}: PSNR {m['psnr']:.2f} dB (median {m['psnr_median']:.2f}), "
+        self.log(
+            f"export step {self.state['step']}: PSNR {m['psnr']:.2f} dB (median {m['psnr_median']:.2f}), "
             f"SSIM {m['ssim']:.4f} on {m['n']} held-out 128px images; scaling_factor {ls['scaling_factor']:.4f}; "
-            f"took {time.time() - t:.0f}s -> {self.out}",
-            flush=True,
+            f"took {time.time() - t:.0f}s -> {self.out}"
         )
 
     def write_card(self, m, ls):
@@ -392,51 +348,6 @@ class Trainer:
         tmp.write_text(json.dumps(card, indent=2))
         os.replace(tmp, self.out.with_name(self.out.name + ".json"))
 
-    def fit(self):
-        from tqdm import tqdm
-
-        a, c = self.a, self.cfg
-        t_end = time.time() + a.hours * 3600
-        last_ck = last_ex = time.time()
-        if self.state["step"] == 0 or a.export_first:
-            self.export()
-            last_ex = time.time()
-        ema = None
-        bar = tqdm(
-            total=a.max_steps or None,
-            initial=self.state["step"],
-            mininterval=a.tqdm_seconds,
-            file=sys.stdout,
-            dynamic_ncols=False,
-            ncols=110,
-        )
-        while not self.stop and time.time() < t_end and (not a.max_steps or self.state["step"] < a.max_steps):
-            t = time.time()
-            loss, rec, _mse, kl = self.train_step()
-            self.state["seconds"] += time.time() - t
-            self.state["step"] += 1
-            self.state["images_seen"] += c["batch"]
-            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-            if self.state["step"] % 25 == 0:
-                self.state["loss_curve"].append((self.state["step"], ema))
-                bar.set_postfix_str(f"loss {ema:.4f} l1 {rec:.4f} kl {kl:.0f} {time.time() - t:.2f}s/it", refresh=False)
-            bar.update(1)
-            now = time.time()
-            if now - last_ck > a.ckpt_minutes * 60:
-                self.checkpoint()
-                last_ck = now
-            if now - last_ex > a.export_minutes * 60:
-                self.export()
-                self.checkpoint()
-                last_ex = last_ck = time.time()
-        bar.close()
-        self.export()
-        self.checkpoint()
-        print(
-            f"[vae] stopped at step {self.state['step']} after {self.state['seconds'] / 3600:.2f} h of training",
-            flush=True,
-        )
-
 
 SOURCE_ATTR = {k: v["attribution"] for k, v in colour_data.SOURCES.items()}
 
@@ -476,7 +387,8 @@ def main(argv=None):
     if a.bench:
         bench(a)
         return
-    Trainer(a).fit()
+    tr = Trainer(a)
+    tr.fit(export_first=tr.state["step"] == 0 or a.export_first)
 
 
 if __name__ == "__main__":
