@@ -500,3 +500,30 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
     page.get_by_text("yours — trained in Train live (gan-collapse, 200 steps").first.wait_for(timeout=60_000)
     page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live-in-gan.png"), full_page=True)
     page.close()
+
+
+def test_the_readme_api_examples_name_real_parameters(app_url):
+    """Every keyword in the README's API examples is a parameter of the endpoint it calls (docs cannot drift)."""
+    import ast
+
+    from gradio_client import Client
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Call the API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    tree = ast.parse(block)
+    dicts = {  # name = dict(a=..., b=...) -> its keys, for **name in a call
+        n.targets[0].id: [k.arg for k in n.value.keywords]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", "") == "dict"
+    }
+    api = Client(app_url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    calls = 0
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "predict":
+            kw = {k.arg: k.value for k in n.keywords if k.arg}
+            endpoint = kw.pop("api_name").value
+            names = set(kw) | {a for k in n.keywords if k.arg is None for a in dicts[k.value.id]}
+            params = {p["parameter_name"] for p in api[endpoint]["parameters"]}
+            assert names <= params, (endpoint, names - params)
+            calls += 1
+    assert calls >= 20
