@@ -1,10 +1,15 @@
 """The running app: the API client sees the named endpoints, and a real Chromium uses every tab."""
 
+import io
 import os
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 PUBLIC = {
     "/style_transfer",
@@ -486,10 +491,20 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
     every.press("Enter")
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("classes covered").first.wait_for(timeout=120_000)  # the first grid is there
+    grid = "#train-live-grid img"
+    page.wait_for_function(f"document.querySelector('{grid}') && document.querySelector('{grid}').naturalWidth > 0")
+    first = page.get_attribute(grid, "src")
     page.get_by_text("What to watch").first.wait_for(timeout=180_000)
     page.wait_for_timeout(800)
     assert page.get_by_text("200/200 steps").first.is_visible()
-    assert _loaded_images(page, "img[src*='train-live']") >= 1
+    assert _loaded_images(page, grid) == 1
+
+    def pixels_at(src):
+        with urllib.request.urlopen(urllib.parse.urljoin(app_url, src)) as r:
+            return np.asarray(Image.open(io.BytesIO(r.read())).convert("L"), dtype=np.float32)
+
+    change = np.abs(pixels_at(page.get_attribute(grid, "src")) - pixels_at(first)).mean()
+    assert change > 5, change  # the grid the page shows now is not the first one: it has learned
     assert page.get_by_text(".safetensors").first.is_visible()  # the weights to download
     page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live.png"), full_page=True)
     # ... and into the GAN tab for this visit: the GAN tab opens with them, and its samples say whose they are

@@ -70,7 +70,14 @@ def build() -> None:
         stop = stop_button()
     status = gr.Markdown()
     with gr.Row():
-        grid = gr.Image(label="64 fixed latents, decoded", type="filepath", interactive=False, height=420, scale=1)
+        grid = gr.Image(
+            label="64 fixed latents, decoded",
+            type="filepath",
+            interactive=False,
+            height=420,
+            scale=1,
+            elem_id="train-live-grid",
+        )
         with gr.Column(scale=1):
             losses = gr.LinePlot(
                 loss_frame([]), x="step", y="loss", color="curve", color_map=CURVES, title="Losses", height=200
