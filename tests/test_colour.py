@@ -123,3 +123,22 @@ def test_a_resumed_run_continues_exactly_and_exports_whole(tmp_path):
     assert second.state["step"] == 6 and second.state["samples_seen"] == 24
     assert torch.equal(second.net.weight, straight.net.weight)
     assert (tmp_path / "b_out" / "w.txt").read_text() == str(straight.net.weight.tolist())
+
+
+def test_decoder_only_fine_tuning_keeps_the_latents():
+    from genlab.colour.train_vae import freeze_encoder, make_vae
+
+    torch.manual_seed(0)
+    vae = make_vae((8, 8, 8, 8), 1)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    before = vae.encode(x).latent_dist.mean.detach().clone()
+    dec0 = vae.decoder.conv_out.weight.detach().clone()
+    freeze_encoder(vae)
+    opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        loss = (vae.decode(vae.encode(x).latent_dist.sample()).sample - x).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.equal(vae.encode(x).latent_dist.mean, before)  # the UNet's latents mean the same
+    assert not torch.equal(vae.decoder.conv_out.weight, dec0)

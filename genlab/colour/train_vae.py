@@ -176,6 +176,14 @@ def bench(args):
     return rows
 
 
+def freeze_encoder(vae) -> None:
+    """Decoder-only fine-tuning: the encoder (and quant_conv) stay fixed, so the latents a UNet was trained on keep
+    their meaning while the decoder learns to draw them sharper (cf. SD's ft-MSE VAE decoders)."""
+    vae.encoder.requires_grad_(False)
+    if getattr(vae, "quant_conv", None) is not None:
+        vae.quant_conv.requires_grad_(False)
+
+
 # ---------------------------------------------------------------- training
 class Trainer(ResumableRun):
     tag, seen_key = "vae", "images_seen"
@@ -199,6 +207,8 @@ class Trainer(ResumableRun):
         if ck is not None:
             self.vae = make_vae(tuple(self.cfg["channels"]), self.cfg["layers"])
             self.vae.load_state_dict(ck["model"])
+            if self.cfg.get("decoder_only"):
+                freeze_encoder(self.vae)
             self.opt = self._opt()
             self.opt.load_state_dict(ck["opt"])
         else:
@@ -214,7 +224,10 @@ class Trainer(ResumableRun):
                 init=a.init,
                 warmup=a.warmup,
                 lr_half_every=a.lr_half_every,
+                decoder_only=a.decoder_only,
             )
+            if a.decoder_only and not a.init:
+                raise SystemExit("--decoder-only fine-tunes a trained VAE's decoder: give it with --init DIR.")
             if a.init:
                 from diffusers import AutoencoderKL
 
@@ -223,12 +236,15 @@ class Trainer(ResumableRun):
                 self.cfg["layers"] = self.vae.config.layers_per_block
             else:
                 self.vae = make_vae(tuple(a.channels), a.layers)
+            if a.decoder_only:
+                freeze_encoder(self.vae)
             self.opt = self._opt()
         self.vae.train()
         self.params = sum(p.numel() for p in self.vae.parameters())
 
     def _opt(self):
-        return torch.optim.AdamW(self.vae.parameters(), lr=self.cfg["lr"], betas=(0.9, 0.99), weight_decay=0.0)
+        params = [p for p in self.vae.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.cfg["lr"], betas=(0.9, 0.99), weight_decay=0.0)
 
     def lr_at(self, step):
         warm = self.cfg.get("warmup", 300)
@@ -239,7 +255,8 @@ class Trainer(ResumableRun):
     def train_step(self):
         c = self.cfg
         x = random_crops(self.train_imgs, c["batch"], c["crop"], self.gen)
-        post = self.vae.encode(x).latent_dist
+        with torch.set_grad_enabled(not c.get("decoder_only")):
+            post = self.vae.encode(x).latent_dist
         r = self.vae.decode(post.sample(generator=None)).sample
         npix = x[0].numel()
         rec = (r - x).abs().mean()
@@ -379,6 +396,11 @@ def main(argv=None):
     ap.add_argument("--tqdm-seconds", type=float, default=120.0)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from exported AutoencoderKL weights (a save_pretrained dir)")
+    ap.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="with --init: train the decoder only (keeps the latents, e.g. weights/colour_ldm/vae under a trained UNet)",
+    )
     ap.add_argument("--export-first", action="store_true", help="evaluate+export before the first step even on resume")
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args(argv)
