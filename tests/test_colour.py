@@ -142,3 +142,32 @@ def test_decoder_only_fine_tuning_keeps_the_latents():
         opt.step()
     assert torch.equal(vae.encode(x).latent_dist.mean, before)  # the UNet's latents mean the same
     assert not torch.equal(vae.decoder.conv_out.weight, dec0)
+
+
+def test_a_decoder_only_run_keeps_the_encoder_and_the_config_through_a_resume(small_build, tmp_path):
+    """train_vae --init DIR --decoder-only, 2 steps then resumed to 4: the export's encoder is the init's, its config
+    (the LDM's latents_mean/std) is kept, and resuming without the flag is refused."""
+    from diffusers import AutoencoderKL
+
+    from genlab.colour import train_vae
+
+    torch.manual_seed(0)
+    init = train_vae.make_vae((8, 8, 8, 8), 1)
+    init.register_to_config(latents_mean=[0.1, 0.2, 0.3, 0.4], latents_std=[1.0, 2.0, 3.0, 4.0])
+    init.save_pretrained(tmp_path / "init")
+    flags = ["--data", str(small_build[0]), "--init", str(tmp_path / "init"), "--decoder-only", "--batch", "2"]
+    flags += ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--eval-n", "4"]
+    train_vae.train(train_vae.parse([*flags, "--max-steps", "2"]))
+    train_vae.train(train_vae.parse([*flags, "--max-steps", "4", "--resume"]))
+    out = AutoencoderKL.from_pretrained(tmp_path / "out")
+    assert out.config.latents_mean == [0.1, 0.2, 0.3, 0.4]
+    a, b = init.state_dict(), out.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("encoder.", "quant_conv.")))
+    assert not torch.equal(a["decoder.conv_out.weight"], b["decoder.conv_out.weight"])
+    assert json.loads((tmp_path / "out.json").read_text())["training"]["steps"] == 4
+    with pytest.raises(SystemExit, match="started with --decoder-only"):
+        train_vae.train(train_vae.parse([f for f in flags if f != "--decoder-only"] + ["--max-steps", "6", "--resume"]))
+    with pytest.raises(SystemExit, match="needs its own --run-dir"):
+        train_vae.train(
+            train_vae.parse(["--data", str(small_build[0]), "--init", str(tmp_path / "init"), "--decoder-only"])
+        )

@@ -1,7 +1,7 @@
 """What the colour trainers (train_vae, train_ldm) share: a resumable, time-boxed training run.
 
-A run folder holds `ckpt.pt` (our own checkpoint, tensors only, replaced atomically); SIGTERM/SIGINT end the
-loop after the current step with a checkpoint and an export; exports are written beside the destination and
+A run folder holds `ckpt.pt` (our own checkpoint, tensors only, replaced atomically); during `fit`, SIGTERM/SIGINT
+end the loop after the current step with an export and a checkpoint; exports are written beside the destination and
 swapped into place, so `weights/…` is never half-written. A subclass provides `train_step()` (-> the loss and a
 progress note), `export()` (calls `publish`), and the network/optimiser state to checkpoint.
 """
@@ -35,8 +35,6 @@ class ResumableRun:
             step=0, seconds=0.0, loss_curve=[], started=time.strftime("%Y-%m-%d %H:%M:%S"), **{self.seen_key: 0}
         )
         self.stop = False
-        signal.signal(signal.SIGTERM, self._signal)
-        signal.signal(signal.SIGINT, self._signal)
 
     def log(self, msg: str) -> None:
         print(f"[{self.tag}] {msg}", flush=True)
@@ -105,9 +103,18 @@ class ResumableRun:
     def fit(self, *, export_first: bool = False) -> None:
         """Train until --hours of wall time, --max-steps, or a signal; checkpoint every --ckpt-minutes, export (and
         checkpoint) every --export-minutes and at the end."""
+        a = self.a
+        # from here on a signal ends the loop with an export and a checkpoint (the caller's handlers come back after)
+        before = {sig: signal.signal(sig, self._signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._loop(a, export_first)
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+    def _loop(self, a, export_first: bool) -> None:
         from tqdm import tqdm
 
-        a = self.a
         t_end = time.time() + a.hours * 3600
         last_ck = last_ex = time.time()
         if export_first:
@@ -141,6 +148,6 @@ class ResumableRun:
                 self.checkpoint()
                 last_ex = last_ck = time.time()
         bar.close()
-        self.checkpoint()
         self.export()
+        self.checkpoint()  # after the export: the state keeps the export's record
         self.log(f"stopped at step {self.state['step']} after {self.state['seconds'] / 3600:.2f} h of training")

@@ -3,7 +3,8 @@
 128 px images -> 16x16x4 latents. Trained on random crops (default 64x64; the model is fully convolutional)
 of the train split with L1 (+ optional MSE) reconstruction and Stable Diffusion's KL weight (1e-6 on the
 per-sample sums). Resumable: a checkpoint every --ckpt-minutes in the run dir (`--resume` continues it);
-`--init DIR` starts from exported weights. Every --export-minutes it evaluates PSNR/SSIM on held-out
+`--init DIR` starts from exported weights (`--decoder-only` with it: the encoder stays fixed, so the latents a
+UNet was trained on keep their meaning; give it its own --run-dir and --out). Every --export-minutes it evaluates PSNR/SSIM on held-out
 128 px test images, writes a reconstruction grid, computes the latent scaling factor (1/std of latents, as
 SD's `scaling_factor`) and exports `save_pretrained(..., safe_serialization=True, max_shard_size="9MB")`
 plus a JSON card next to it.
@@ -119,7 +120,8 @@ def evaluate(vae, imgs: np.ndarray, batch: int = 16) -> tuple[dict, torch.Tensor
 @torch.no_grad()
 def latent_stats(vae, imgs: np.ndarray, batch: int = 16) -> dict:
     vae.eval()
-    zs = [vae.encode(to_tensor(imgs[i : i + batch])).latent_dist.sample() for i in range(0, len(imgs), batch)]
+    g = torch.Generator().manual_seed(0)  # its own: an export never moves the training's random streams
+    zs = [vae.encode(to_tensor(imgs[i : i + batch])).latent_dist.sample(g) for i in range(0, len(imgs), batch)]
     vae.train()
     z = torch.cat(zs)
     return dict(
@@ -197,7 +199,9 @@ class Trainer(ResumableRun):
         pick = np.sort(rng.choice(len(test), size=min(a.eval_n, len(test)), replace=False))
         self.eval_imgs = test[pick]
         self.eval_ids = [f"{recs[i]['source']}/{recs[i]['id']}" for i in pick]
-        self.scale_imgs = self.train_imgs[np.random.default_rng(1).choice(len(self.train_imgs), 256, replace=False)]
+        self.scale_imgs = self.train_imgs[
+            np.random.default_rng(1).choice(len(self.train_imgs), min(256, len(self.train_imgs)), replace=False)
+        ]
         self.log(
             f"data: {len(self.train_imgs)} train images, {len(self.eval_imgs)} eval (of {len(test)} test) "
             f"loaded in {time.time() - t:.1f}s"
@@ -205,7 +209,17 @@ class Trainer(ResumableRun):
         self.state["evals"] = []
         ck = self.resume()
         if ck is not None:
-            self.vae = make_vae(tuple(self.cfg["channels"]), self.cfg["layers"])
+            if bool(self.cfg.get("decoder_only")) != a.decoder_only:
+                raise SystemExit(
+                    f"The run in {self.run} was started {'with' if self.cfg.get('decoder_only') else 'without'} "
+                    "--decoder-only: resume it the same way, or give another --run-dir."
+                )
+            if self.cfg.get("init"):  # its config (e.g. the LDM's latents_mean/std) travels with the weights
+                from diffusers import AutoencoderKL
+
+                self.vae = AutoencoderKL.from_config(AutoencoderKL.load_config(self.cfg["init"]))
+            else:
+                self.vae = make_vae(tuple(self.cfg["channels"]), self.cfg["layers"])
             self.vae.load_state_dict(ck["model"])
             if self.cfg.get("decoder_only"):
                 freeze_encoder(self.vae)
@@ -228,6 +242,11 @@ class Trainer(ResumableRun):
             )
             if a.decoder_only and not a.init:
                 raise SystemExit("--decoder-only fine-tunes a trained VAE's decoder: give it with --init DIR.")
+            if a.decoder_only and (a.run_dir == DEFAULT_RUN or a.out == DEFAULT_OUT):
+                raise SystemExit(
+                    "--decoder-only needs its own --run-dir and --out (the defaults belong to the colour VAE's run "
+                    "and weights/colour_vae)."
+                )
             if a.init:
                 from diffusers import AutoencoderKL
 
@@ -369,7 +388,7 @@ class Trainer(ResumableRun):
 SOURCE_ATTR = {k: v["attribution"] for k, v in colour_data.SOURCES.items()}
 
 
-def main(argv=None):
+def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--run-dir", default=DEFAULT_RUN)
@@ -403,14 +422,24 @@ def main(argv=None):
     )
     ap.add_argument("--export-first", action="store_true", help="evaluate+export before the first step even on resume")
     ap.add_argument("--bench", action="store_true")
-    a = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def train(a: argparse.Namespace) -> Trainer:
+    """Start or resume the run the arguments describe; train until it ends."""
+    tr = Trainer(a)
+    tr.fit(export_first=tr.state["step"] == 0 or a.export_first)
+    return tr
+
+
+def main(argv=None):
+    a = parse(argv)
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     if a.bench:
         bench(a)
         return
-    tr = Trainer(a)
-    tr.fit(export_first=tr.state["step"] == 0 or a.export_first)
+    train(a)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,11 @@ def kind_of(path) -> str:
     from genlab.core.weights import check_safetensors
 
     check_safetensors(Path(path))
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # a header that passed the layout check but not the parser (e.g. an unknown dtype)
+        raise ValueError(f"{Path(path).name} is not a readable safetensors file ({type(e).__name__}).") from None
     if meta.get("format") != "genlab-train-live" or meta.get("kind") not in KINDS:
         raise ValueError(
             f"{Path(path).name} is a safetensors file, but not one from genlab's Train live tab (its metadata does "

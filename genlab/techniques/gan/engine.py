@@ -27,9 +27,11 @@ def _generator(s: Settings, weights) -> tuple:
 
     asked = [c for c in ((s.class_name,) if s.action == "sample" else (s.class_name, s.class_b)) if c != "any"]
     if asked:
+        which = "the class" if s.action == "sample" else "Class A and Class B"
         raise ValueError(
-            f"The generator you trained in Train live is unconditional: it cannot be asked for {asked[0]}. Set the "
-            "class to any, or clear 'Your weights' to use genlab's class-conditional DCGAN."
+            f"The generator you trained in Train live is unconditional: it cannot be asked for "
+            f"{' or '.join(dict.fromkeys(asked))}. Set {which} to any, or clear 'Your weights' to use genlab's "
+            "class-conditional DCGAN."
         )
     g, label = live.load(weights, "gan")
     return (lambda z, e: (g(z) + 1) / 2), None, live.Z_GAN, label
