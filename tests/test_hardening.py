@@ -355,10 +355,10 @@ def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
         ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, NaN, "DDIM", 0, 512, 1]', "guidance must be"),
         ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1]', "guidance must be"),
         ("/text_to_image", f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1]', "steps must be a whole number"),
-        ("/gan_sample", '[0, 4, "any", NaN]', "truncation must be"),
+        ("/gan_sample", '[0, 4, "any", NaN, null]', "truncation must be"),  # null: the optional weights
         ("/image_to_image", EDIT_RAW.replace("STRENGTH", "NaN"), "strength must be a number"),
-        ("/vae_sample", "[0, 4, -Infinity]", "temperature must be"),
-        ("/gan_sample", '[0, [4], "any", 0]', "count must be a whole number"),
+        ("/vae_sample", "[0, 4, -Infinity, null]", "temperature must be"),
+        ("/gan_sample", '[0, [4], "any", 0, null]', "count must be a whole number"),
     ],
 )
 def test_nan_infinity_and_wrong_types_from_a_raw_caller(app_url, endpoint, data, why):
