@@ -7,7 +7,6 @@ from a file the user trained (never from `weights/`).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch.nn as nn
@@ -110,7 +109,7 @@ def kind_of(path) -> str:
 def load(path, kind: str) -> tuple[nn.Module, str]:
     """(the network in eval mode, a label naming it) from a Train-live file; ValueError when the file is anything
     else, or holds the other kind of network."""
-    from genlab.core.weights import load_safetensors, load_state
+    from genlab.core.weights import file_sha256, load_safetensors, load_state
 
     path = Path(path)
     held = kind_of(path)
@@ -122,7 +121,7 @@ def load(path, kind: str) -> tuple[nn.Module, str]:
     state, meta = load_safetensors(path)
     model = Generator() if kind == "gan" else VAE()
     load_state(model, state, name=f"the Train-live {KINDS[kind]}")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    sha = file_sha256(path)
     label = (
         f"yours — trained in Train live ({meta.get('preset', '?')}, {meta.get('steps', '?')} steps, seed "
         f"{meta.get('seed', '?')}; sha256 {sha}…; this visit only)"
