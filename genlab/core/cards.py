@@ -30,6 +30,9 @@ def metrics_md(prefix: str) -> str:
     return "\n".join(out)
 
 
+JUDGE_NAMES = {"vgg": "judge: ImageNet VGG16 features + head", "cnn": "judge: small CNN"}
+
+
 def colour_metrics_md() -> str:
     """The colour model's measured figures (weights/colour_ldm.json, written by python -m genlab.colour.evaluate)."""
     m = card("colour_ldm").get("metrics")
@@ -39,9 +42,21 @@ def colour_metrics_md() -> str:
     rows = [
         "| colour model, default settings | measured | goal |",
         "|---|---|---|",
-        f"| held-out paraphrases judged as the requested group | {m['judged_as_requested']:.1%} | ≥ 70 % |",
+    ]
+    judges = m.get("judges") or {m.get("judge", "cnn"): {"judged_as_requested": m["judged_as_requested"]}}
+    for name in sorted(judges, key=lambda k: k != m.get("judge")):  # the headline judge first
+        j = judges[name]
+        acc = j.get("card", {}).get("test_accuracy")
+        about = f"{JUDGE_NAMES.get(name, name)}" + (f", {acc:.1%} right on real test pictures" if acc else "")
+        if j.get("ceiling_real_pictures") is not None:
+            about += f"; real held-out pictures of those groups: {j['ceiling_real_pictures']:.1%}"
+        goal = "≥ 70 %" if name == m.get("judge", name) else "—"
+        rows.append(
+            f"| held-out paraphrases judged as the requested group ({about}) | {j['judged_as_requested']:.1%} | {goal} |"
+        )
+    rows += [
         f"| colour words obeyed (dominant hue) | {m['colour_obeyed']:.1%} | ≥ 80 % |",
-        f"| FID: samples · training pictures (floor) · VAE reconstructions | {fid['samples_heldout_prompts']:.1f} · "
+        f"| FID (small CNN's features): samples · training pictures (floor) · VAE reconstructions | {fid['samples_heldout_prompts']:.1f} · "
         f"{fid['floor_train_images']:.1f} · {fid['vae_reconstructions']:.1f} | — |",
     ]
     if sp:
