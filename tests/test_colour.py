@@ -192,3 +192,21 @@ def test_the_vgg_judge_beats_the_small_classifier_and_reads_real_pictures(small_
     assert feats.shape == (len(keep), 1024) and np.isfinite(feats).all()
     assert len(keep) >= 20 and (pred == y).mean() >= 0.8, (pred, y)
     assert (E.judge(m, imgs[keep][:, :, ::-1])[1] == pred).mean() >= 0.8  # mirror images: mostly the same group
+
+
+def test_the_judges_fit_is_seeded_and_learns_a_separable_problem():
+    from genlab.colour import evaluate as E
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(400) % 4
+    x = torch.randn(400, 16, generator=g) * 0.5 + torch.nn.functional.one_hot(y, 16).float() * 3
+
+    def trained():
+        torch.manual_seed(1)
+        m = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+        E.fit(m, x, y, epochs=5, batch=32, lr=1e-2, wd=1e-4, seed=3)
+        return m
+
+    a, b = trained(), trained()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert (a(x).argmax(1) == y).float().mean() > 0.95

@@ -142,42 +142,53 @@ def labelled(split: str, data: str):
     return imgs[keep], np.array([group_of(recs[i]) for i in keep])
 
 
+def fit(module: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs, batch, lr, wd, seed, augment=None) -> None:
+    """AdamW with a one-cycle schedule over shuffled batches from a seeded generator; cross-entropy, smoothing 0.05."""
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * (len(x) // batch))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(perm) - batch + 1, batch):
+            idx = perm[i : i + batch]
+            xb = x[idx] if augment is None else augment(x[idx], gen)
+            loss = F.cross_entropy(module.train()(xb), y[idx], label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    module.eval()
+
+
+def judge_card(pred: np.ndarray, y_te: np.ndarray, *, n_train: int, epochs: int, seed: int, t0: float) -> dict:
+    return dict(
+        groups=list(GROUPS),
+        n_train=n_train,
+        n_test=len(y_te),
+        epochs=epochs,
+        seed=seed,
+        test_accuracy=round(float((pred == y_te).mean()), 4),
+        chance=round(float(np.bincount(y_te).max() / len(y_te)), 4),
+        seconds=round(time.time() - t0, 1),
+    )
+
+
+def mirror_half(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each picture of a batch [B,3,H,W] mirrored left-right with probability 1/2."""
+    return torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x, x.flip(3))
+
+
 def train_classifier(data: str, epochs: int, seed: int = 0) -> tuple[GroupClassifier, dict]:
     torch.manual_seed(seed)
     x_tr, y_tr = labelled("train", data)
     x_te, y_te = labelled("test", data)
     xt, yt = to_input(x_tr), torch.from_numpy(y_tr)
     model = GroupClassifier()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * (len(xt) // 64)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
-    gen = torch.Generator().manual_seed(seed)
     t = time.time()
-    for _ in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(perm) - 63, 64):
-            idx = perm[i : i + 64]
-            x = xt[idx]
-            x = torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x, x.flip(3))
-            loss = F.cross_entropy(model.train()(x), yt[idx], label_smoothing=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
+    fit(model, xt, yt, epochs=epochs, batch=64, lr=2e-3, wd=1e-4, seed=seed, augment=mirror_half)
     with torch.no_grad():
         pred = model(to_input(x_te)).argmax(1).numpy()
-    card = dict(
-        groups=list(GROUPS),
-        n_train=len(xt),
-        n_test=len(x_te),
-        epochs=epochs,
-        seed=seed,
-        test_accuracy=round(float((pred == y_te).mean()), 4),
-        chance=round(float(np.bincount(y_te).max() / len(y_te)), 4),
-        seconds=round(time.time() - t, 1),
-    )
-    return model, card
+    return model, judge_card(pred, y_te, n_train=len(xt), epochs=epochs, seed=seed, t0=t)
 
 
 def load_or_train(data: str, epochs: int) -> tuple[GroupClassifier, dict]:
@@ -221,33 +232,19 @@ def train_vgg_judge(data: str, epochs: int, seed: int = 0) -> tuple[VGGJudge, di
     t_feat = time.time() - t
     torch.manual_seed(seed)
     model.head = VGGJudge().head  # re-initialised under the seed
-    ft, yt = torch.from_numpy(f_tr), torch.from_numpy(y_tr)
-    opt = torch.optim.AdamW(model.head.parameters(), lr=1e-3, weight_decay=1e-2)
-    steps = epochs * (len(ft) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=steps)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(ft), generator=gen)
-        for i in range(0, len(perm) - 127, 128):
-            idx = perm[i : i + 128]
-            loss = F.cross_entropy(model.head.train()(ft[idx]), yt[idx], label_smoothing=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
-    pred = judge(model, x_te)[1]
-    card = dict(
-        groups=list(GROUPS),
-        n_train=len(x_tr),
-        n_test=len(x_te),
+    fit(
+        model.head,
+        torch.from_numpy(f_tr),
+        torch.from_numpy(y_tr),
         epochs=epochs,
+        batch=128,
+        lr=1e-3,
+        wd=1e-2,
         seed=seed,
-        test_accuracy=round(float((pred == y_te).mean()), 4),
-        chance=round(float(np.bincount(y_te).max() / len(y_te)), 4),
-        seconds=round(time.time() - t, 1),
-        feature_seconds=round(t_feat, 1),
     )
+    pred = judge(model, x_te)[1]
+    card = judge_card(pred, y_te, n_train=len(x_tr), epochs=epochs, seed=seed, t0=t)
+    card["feature_seconds"] = round(t_feat, 1)
     return model, card
 
 
