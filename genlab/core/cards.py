@@ -43,14 +43,13 @@ def colour_metrics_md() -> str:
         "| colour model, default settings | measured | goal |",
         "|---|---|---|",
     ]
-    judges = m.get("judges") or {m.get("judge", "cnn"): {"judged_as_requested": m["judged_as_requested"]}}
-    for name in sorted(judges, key=lambda k: k != m.get("judge")):  # the headline judge first
-        j = judges[name]
-        acc = j.get("card", {}).get("test_accuracy")
-        about = f"{JUDGE_NAMES.get(name, name)}" + (f", {acc:.1%} right on real test pictures" if acc else "")
-        if j.get("ceiling_real_pictures") is not None:
-            about += f"; real held-out pictures of those groups: {j['ceiling_real_pictures']:.1%}"
-        goal = "≥ 70 %" if name == m.get("judge", name) else "—"
+    for name in sorted(m["judges"], key=lambda k: k != m["judge"]):  # the headline judge first
+        j = m["judges"][name]
+        about = (
+            f"{JUDGE_NAMES[name]}, {j['card']['test_accuracy']:.1%} right on real test pictures; real held-out "
+            f"pictures of those groups: {j['ceiling_real_pictures']:.1%}"
+        )
+        goal = "≥ 70 %" if name == m["judge"] else "—"
         rows.append(
             f"| held-out paraphrases judged as the requested group ({about}) | {j['judged_as_requested']:.1%} | {goal} |"
         )
