@@ -9,6 +9,10 @@
 * Prompt following: samples for the held-out paraphrase prompts of eval_prompts.json (written before
   training) judged as the requested group; colour words: the dominant chromatic hue of the non-white pixels.
 * FID of samples vs held-out test images, beside the floor (train images vs test) and VAE reconstructions.
+* Where the points go, for each judge: its ceiling on the real pictures, the same pictures after the VAE
+  (encode, decode: what any UNet's samples are bounded by), and samples drawn from held-out pictures' own
+  captions (training wording, so no paraphrase to understand) judged as the picture's group; all three per
+  group, averaged as the paraphrases weight the groups.
 * Speed of the pipeline in this process (4, 8, 16 images, 20 DPM-Solver++ steps, guidance on).
 * A page of samples for the 24 "page" prompts (README).
 Writes the figures into weights/colour_ldm.json ("metrics", "speed") and prints them.
@@ -63,6 +67,7 @@ GROUP_OF_CLIPART = {
 CLASSIFIER = REPO / "weights" / "colour_classifier.safetensors"
 VGG_JUDGE = REPO / "weights" / "colour_judge_vgg.safetensors"
 SIDE = 64  # the small classifier's input side
+SHOWN = ("judged_as_requested", "ceiling_real_pictures", "ceiling_through_vae", "judged_own_captions")
 
 
 def group_of(rec: dict) -> int | None:
@@ -287,6 +292,35 @@ def ceiling(recall: dict[str, float], paraphrases: list[dict]) -> float:
     return round(float(np.mean([recall[p["group"]] for p in paraphrases])), 4)
 
 
+def own_caption_prompts(recs: list[dict], n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """(first caption, group) of n test pictures picked under the seed from those that have a group."""
+    keep, y = groups_of(recs)
+    pick = np.sort(np.random.default_rng(seed).choice(len(keep), min(n, len(keep)), replace=False))
+    return [recs[keep[i]]["captions"][0] for i in pick], y[pick]
+
+
+def sample_each(pipe, prompts: list[str], *, steps: int, guidance: float, batch: int = 8) -> np.ndarray:
+    """uint8 [len(prompts),128,128,3]: one sample per prompt, prompt k with seed k."""
+    out = []
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i : i + batch]
+        gens = [torch.Generator().manual_seed(i + k) for k in range(len(chunk))]
+        x = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, generator=gens, output_type="pt").images
+        out.append((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def reconstruct(pipe, images: np.ndarray, batch: int = 48) -> np.ndarray:
+    """uint8 images through the VAE (posterior mean encode, decode), same shape."""
+    out = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        r = pipe.decode_latents(pipe.encode_images(x))
+        out.append((r.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+    return np.concatenate(out)
+
+
 def dominant_hue(u8: np.ndarray) -> str | None:
     """The most common chromatic colour name of the non-white pixels (black/grey do not count)."""
     _, _, _, pal = colour_data.colour_stats(u8)
@@ -370,6 +404,7 @@ def main(argv=None):
     ap.add_argument("--classifier-epochs", type=int, default=12)
     ap.add_argument("--judge-epochs", type=int, default=30)
     ap.add_argument("--judges-only", action="store_true", help="train/load the judges, print their figures, stop")
+    ap.add_argument("--own-captions", type=int, default=192, help="held-out pictures whose own caption is sampled")
     ap.add_argument("--page", default=str(REPO / "examples" / "results" / "colour-samples.jpg"))
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -381,6 +416,12 @@ def main(argv=None):
     judges = {"cnn": load_or_train(a.data, a.classifier_epochs), "vgg": load_or_train_vgg(a.data, a.judge_epochs)}
     test_imgs, test_recs = colour_data.load_split(a.data, "test")
     has_group, y_test = groups_of(test_recs)
+    pipe = None
+    if not a.judges_only:
+        pipe = ldm.load_pipeline(a.weights)
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
+        with torch.inference_mode():
+            rec = reconstruct(pipe, test_imgs)  # [561,128,128,3]: the test split through the VAE
     report, test_feats = {}, {}
     for name, (model, card) in judges.items():
         test_feats[name], test_pred = judge(model, test_imgs)  # each judge reads the test split once
@@ -391,11 +432,12 @@ def main(argv=None):
             f"pictures of the prompts' groups judged as their group: {report[name]['ceiling_real_pictures']:.1%}",
             flush=True,
         )
+        if pipe is not None:
+            recall_vae = recall_per_group(judge(model, rec[has_group])[1], y_test)
+            report[name].update(recall_per_group_vae=recall_vae, ceiling_through_vae=ceiling(recall_vae, para))
     head = max(judges, key=lambda k: judges[k][1]["test_accuracy"])
     if a.judges_only:
         return
-    pipe = ldm.load_pipeline(a.weights)
-    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
     kw = dict(steps=a.steps, guidance=a.guidance)
     with torch.inference_mode():
         imgs = sample(pipe, [p["prompt"] for p in para], a.n, **kw)
@@ -409,13 +451,13 @@ def main(argv=None):
         train_imgs, _ = colour_data.load_split(a.data, "train")
         rng = np.random.default_rng(0)
         train_pick = train_imgs[rng.choice(len(train_imgs), len(test_imgs), replace=False)]
-        x = torch.from_numpy(test_imgs[:256]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        rec = torch.cat([pipe.decode_latents(pipe.encode_images(x[i : i + 32])) for i in range(0, len(x), 32)])
-        rec = (rec.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        own_prompts, own_y = own_caption_prompts(test_recs, a.own_captions)
+        own_imgs = sample_each(pipe, own_prompts, **kw)
         sample_feats = {}
         for name, (model, _card) in judges.items():
             sample_feats[name], preds = judge(model, imgs)
             report[name].update(
+                judged_own_captions=ceiling(recall_per_group(judge(model, own_imgs)[1], own_y), para),
                 judged_as_requested=round(float((preds == want).mean()), 4),
                 judged_per_prompt={
                     p["prompt"]: round(float((preds[i * a.n : (i + 1) * a.n] == want[i * a.n]).mean()), 3)
@@ -428,7 +470,7 @@ def main(argv=None):
         fid = dict(
             samples_heldout_prompts=round(frechet_distance(sample_feats["cnn"], tf), 2),
             floor_train_images=round(frechet_distance(judge(clf, train_pick)[0], tf), 2),
-            vae_reconstructions=round(frechet_distance(judge(clf, rec)[0], tf[:256]), 2),
+            vae_reconstructions=round(frechet_distance(judge(clf, rec[:256])[0], tf[:256]), 2),
             n_samples=len(imgs),
             n_test=len(tf),
             note="Fréchet distance on the small CNN judge's 128-d features, vs the test split",
@@ -438,6 +480,13 @@ def main(argv=None):
             judged_as_requested=report[head]["judged_as_requested"],
             judged_per_prompt=report[head]["judged_per_prompt"],
             ceiling_real_pictures=report[head]["ceiling_real_pictures"],
+            ceiling_through_vae=report[head]["ceiling_through_vae"],
+            judged_own_captions=report[head]["judged_own_captions"],
+            own_captions=dict(
+                n=len(own_prompts),
+                rule="first caption of held-out test pictures picked with seed 0; the share judged as the picture's "
+                "group, per group, averaged as the paraphrases weight the groups (as the ceilings are)",
+            ),
             colour_obeyed=round(colour_ok, 4),
             colour_per_prompt={k: [[h, n] for h, n in v] for k, v in per_colour.items()},
             fid=fid,
@@ -447,10 +496,7 @@ def main(argv=None):
             command="python -m genlab.colour.evaluate" + (f" --n {a.n}" if a.n != 8 else ""),
         )
         show = {k: v for k, v in metrics.items() if k not in ("judged_per_prompt", "judges")}
-        show["judges"] = {
-            k: {kk: vv for kk, vv in v.items() if kk in ("judged_as_requested", "ceiling_real_pictures")}
-            for k, v in report.items()
-        }
+        show["judges"] = {k: {kk: vv for kk, vv in v.items() if kk in SHOWN} for k, v in report.items()}
         print(json.dumps(show, indent=1), flush=True)
         page(pipe, spec["page"], Path(a.page), **kw)
         spd = None if a.no_speed else speed(pipe, **kw)
