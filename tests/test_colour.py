@@ -230,6 +230,9 @@ def test_the_decomposition_reads_real_pictures_through_the_vae_and_samples_their
     assert rec.dtype == np.uint8 and rec.shape == imgs[:10].shape and not np.array_equal(rec, imgs[:10])
     to01 = lambda u: torch.from_numpy(u).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     assert float(psnr(to01(rec), to01(imgs[:10])).mean()) > 18
+    small = E.at_64px(imgs[:10])  # the fallback size, shown at 128 px
+    assert small.dtype == np.uint8 and small.shape == imgs[:10].shape and not np.array_equal(small, imgs[:10])
+    assert 18 < float(psnr(to01(small), to01(imgs[:10])).mean()) < 60
     with torch.inference_mode():
         both = E.sample_each(pipe, prompts[:2], steps=4, guidance=5.0)
         second = E.sample_each(pipe, prompts[1:2], steps=4, guidance=5.0)
