@@ -226,10 +226,14 @@ def test_the_decomposition_reads_real_pictures_through_the_vae_and_samples_their
     by_caption = {r["captions"][0]: E.group_of(r) for r in recs if E.group_of(r) is not None}
     assert len(prompts) == 5 and all(by_caption[p] == g for p, g in zip(prompts, y))
     pipe = ldm.load_pipeline()
-    rec = E.reconstruct(pipe, imgs[:10], batch=4)
+    rec = E.reconstruct(pipe.vae, imgs[:10], batch=4)
     assert rec.dtype == np.uint8 and rec.shape == imgs[:10].shape and not np.array_equal(rec, imgs[:10])
     to01 = lambda u: torch.from_numpy(u).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     assert float(psnr(to01(rec), to01(imgs[:10])).mean()) > 18
+    with torch.inference_mode():  # the same as the pipeline's own normalised encode and decode
+        x = torch.from_numpy(imgs[:2]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        via_pipe = (pipe.decode_latents(pipe.encode_images(x)).permute(0, 2, 3, 1).numpy() * 255).round()
+    assert np.abs(via_pipe - rec[:2]).max() <= 1
     small = E.at_64px(imgs[:10])  # the fallback size, shown at 128 px
     assert small.dtype == np.uint8 and small.shape == imgs[:10].shape and not np.array_equal(small, imgs[:10])
     assert 18 < float(psnr(to01(small), to01(imgs[:10])).mean()) < 60

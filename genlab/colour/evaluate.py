@@ -325,13 +325,13 @@ def at_64px(images: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruct(pipe, images: np.ndarray, batch: int = 48) -> np.ndarray:
-    """uint8 images through the VAE (posterior mean encode, decode), same shape."""
+def reconstruct(vae, images: np.ndarray, batch: int = 48) -> np.ndarray:
+    """uint8 images through an AutoencoderKL (posterior mean encode, decode), same shape."""
     out = []
     for i in range(0, len(images), batch):
         x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        r = pipe.decode_latents(pipe.encode_images(x))
-        out.append((r.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        r = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mode()).sample.float()
+        out.append(((r.permute(0, 2, 3, 1).cpu().numpy() / 2 + 0.5).clip(0, 1) * 255).round().astype(np.uint8))
     return np.concatenate(out)
 
 
@@ -417,6 +417,9 @@ def main(argv=None):
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--classifier-epochs", type=int, default=12)
     ap.add_argument("--judge-epochs", type=int, default=30)
+    ap.add_argument(
+        "--vae", default=None, help="a candidate AutoencoderKL folder: print each judge's ceiling through it"
+    )
     ap.add_argument("--judges-only", action="store_true", help="train/load the judges, print their figures, stop")
     ap.add_argument("--own-captions", type=int, default=192, help="held-out pictures whose own caption is sampled")
     ap.add_argument("--page", default=str(REPO / "examples" / "results" / "colour-samples.jpg"))
@@ -435,7 +438,13 @@ def main(argv=None):
         pipe = ldm.load_pipeline(a.weights)
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
         with torch.inference_mode():
-            rec = reconstruct(pipe, test_imgs)  # [561,128,128,3]: the test split through the VAE
+            rec = reconstruct(pipe.vae, test_imgs)  # [561,128,128,3]: the test split through the VAE
+    candidate = None
+    if a.vae:
+        from diffusers import AutoencoderKL
+
+        with torch.inference_mode():
+            candidate = reconstruct(AutoencoderKL.from_pretrained(a.vae).eval(), test_imgs)
     report, test_feats = {}, {}
     for name, (model, card) in judges.items():
         test_feats[name], test_pred = judge(model, test_imgs)  # each judge reads the test split once
@@ -449,6 +458,9 @@ def main(argv=None):
             f"(the same at 64 px: {report[name]['ceiling_at_64px']:.1%})",
             flush=True,
         )
+        if candidate is not None:
+            got = ceiling(recall_per_group(judge(model, candidate[has_group])[1], y_test), para)
+            print(f"judge {name}: the same pictures through the candidate VAE {a.vae}: {got:.1%}", flush=True)
         if pipe is not None:
             recall_vae = recall_per_group(judge(model, rec[has_group])[1], y_test)
             report[name].update(recall_per_group_vae=recall_vae, ceiling_through_vae=ceiling(recall_vae, para))
