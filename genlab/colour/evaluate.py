@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genlab.colour import data as colour_data
+from genlab.colour.train_vae import to_tensor
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -146,6 +147,11 @@ class VGGJudge(nn.Module):
 def to_input(u8: np.ndarray, side: int = SIDE) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2).float() / 255
     return x if x.shape[-1] == side else F.interpolate(x, size=(side, side), mode="area")
+
+
+def to_u8(x: torch.Tensor) -> np.ndarray:
+    """[B,3,H,W] in [0,1] -> uint8 [B,H,W,3]."""
+    return (x.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
 
 
 def groups_of(recs: list[dict]) -> tuple[list[int], np.ndarray]:
@@ -313,15 +319,14 @@ def sample_each(pipe, prompts: list[str], *, steps: int, guidance: float, batch:
         chunk = prompts[i : i + batch]
         gens = [torch.Generator().manual_seed(i + k) for k in range(len(chunk))]
         x = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, generator=gens, output_type="pt").images
-        out.append((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        out.append(to_u8(x))
     return np.concatenate(out)
 
 
 @torch.no_grad()
 def at_64px(images: np.ndarray) -> np.ndarray:
     """uint8 [N,128,128,3] -> the same pictures at 64 px (area), shown at 128 px again (bicubic)."""
-    x = F.interpolate(to_input(images, 64), size=(128, 128), mode="bicubic").clamp(0, 1)
-    return (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    return to_u8(F.interpolate(to_input(images, 64), size=(128, 128), mode="bicubic"))
 
 
 @torch.no_grad()
@@ -329,9 +334,8 @@ def reconstruct(vae, images: np.ndarray, batch: int = 48) -> np.ndarray:
     """uint8 images through an AutoencoderKL (posterior mean encode, decode), same shape."""
     out = []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        r = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mode()).sample.float()
-        out.append(((r.permute(0, 2, 3, 1).cpu().numpy() / 2 + 0.5).clip(0, 1) * 255).round().astype(np.uint8))
+        x = to_tensor(images[i : i + batch]).to(vae.device, vae.dtype)
+        out.append(to_u8(vae.decode(vae.encode(x).latent_dist.mode()).sample.float() / 2 + 0.5))
     return np.concatenate(out)
 
 
@@ -355,7 +359,7 @@ def sample(pipe, prompts: list[str], n: int, *, steps: int, guidance: float, see
             generator=gens,
             output_type="pt",
         ).images
-        out.append((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        out.append(to_u8(x))
     return np.concatenate(out)
 
 
@@ -444,14 +448,18 @@ def main(argv=None):
         from diffusers import AutoencoderKL
 
         with torch.inference_mode():
-            candidate = reconstruct(AutoencoderKL.from_pretrained(a.vae).eval(), test_imgs)
+            candidate = reconstruct(AutoencoderKL.from_pretrained(a.vae).eval(), test_imgs[has_group])
+    small = at_64px(test_imgs[has_group])
+
+    def recall_of(model, pictures):  # pictures: the labelled test pictures (y_test), transformed
+        return recall_per_group(judge(model, pictures)[1], y_test)
+
     report, test_feats = {}, {}
     for name, (model, card) in judges.items():
         test_feats[name], test_pred = judge(model, test_imgs)  # each judge reads the test split once
         recall = recall_per_group(test_pred[has_group], y_test)
         report[name] = dict(card=card, recall_per_group=recall, ceiling_real_pictures=ceiling(recall, para))
-        recall_64 = recall_per_group(judge(model, at_64px(test_imgs[has_group]))[1], y_test)
-        report[name]["ceiling_at_64px"] = ceiling(recall_64, para)  # what the issue's 64 px fallback could reach
+        report[name]["ceiling_at_64px"] = ceiling(recall_of(model, small), para)  # the issue's 64 px fallback
         print(
             f"judge {name}: test accuracy {card['test_accuracy']:.1%} (chance {card['chance']:.1%}); real held-out "
             f"pictures of the prompts' groups judged as their group: {report[name]['ceiling_real_pictures']:.1%} "
@@ -459,10 +467,10 @@ def main(argv=None):
             flush=True,
         )
         if candidate is not None:
-            got = ceiling(recall_per_group(judge(model, candidate[has_group])[1], y_test), para)
+            got = ceiling(recall_of(model, candidate), para)
             print(f"judge {name}: the same pictures through the candidate VAE {a.vae}: {got:.1%}", flush=True)
         if pipe is not None:
-            recall_vae = recall_per_group(judge(model, rec[has_group])[1], y_test)
+            recall_vae = recall_of(model, rec[has_group])
             report[name].update(recall_per_group_vae=recall_vae, ceiling_through_vae=ceiling(recall_vae, para))
     head = max(judges, key=lambda k: judges[k][1]["test_accuracy"])
     if a.judges_only:

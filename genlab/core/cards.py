@@ -53,12 +53,11 @@ def colour_metrics_md() -> str:
         rows.append(
             f"| held-out paraphrases judged as the requested group ({about}) | {j['judged_as_requested']:.1%} | {goal} |"
         )
-    if "ceiling_through_vae" in m:  # where the headline judge's points go, from real pictures to paraphrases
-        rows.append(
-            f"| where the points go ({JUDGE_NAMES[m['judge']]}): real held-out pictures · the same through the VAE · "
-            f"samples of their own captions · samples of the paraphrases | {m['ceiling_real_pictures']:.1%} · "
-            f"{m['ceiling_through_vae']:.1%} · {m['judged_own_captions']:.1%} · {m['judged_as_requested']:.1%} | — |"
-        )
+    rows.append(  # where the headline judge's points go, from real pictures to paraphrases
+        f"| where the points go ({JUDGE_NAMES[m['judge']]}): real held-out pictures · the same through the VAE · "
+        f"samples of their own captions · samples of the paraphrases | {m['ceiling_real_pictures']:.1%} · "
+        f"{m['ceiling_through_vae']:.1%} · {m['judged_own_captions']:.1%} · {m['judged_as_requested']:.1%} | — |"
+    )
     rows += [
         f"| colour words obeyed (dominant hue) | {m['colour_obeyed']:.1%} | ≥ 80 % |",
         f"| FID (small CNN's features): samples · training pictures (floor) · VAE reconstructions | {fid['samples_heldout_prompts']:.1f} · "
