@@ -37,14 +37,16 @@ def test_the_builder_reads_every_source_into_captioned_pictures(small_build):
 
 
 def test_the_shipped_colour_vae_reconstructs_real_pictures(small_build):
-    """The VAE trained so far (weights/colour_vae, card beside it): 16x16x4 latents at 128 px; its PSNR on these
-    pictures is near the card's held-out figure."""
+    """The VAE the shipped pipeline decodes with (weights/colour_ldm/vae, stored in float16; its training card is
+    weights/colour_vae.json): 16x16x4 latents at 128 px; its PSNR on these pictures is near the card's held-out
+    figure, measured on the float32 export."""
     from diffusers import AutoencoderKL
 
     from genlab.colour.train_vae import psnr, to_tensor
 
     card = json.loads((REPO_WEIGHTS / "colour_vae.json").read_text())
-    vae = AutoencoderKL.from_pretrained(REPO_WEIGHTS / "colour_vae").eval()
+    vae = AutoencoderKL.from_pretrained(REPO_WEIGHTS / "colour_ldm" / "vae", torch_dtype=torch.float32).eval()
+    assert list(vae.config.block_out_channels) == card["architecture"]["block_out_channels"]
     imgs, _ = data.load_split(small_build[0], None)
     x = to_tensor(imgs[:12])
     with torch.no_grad():
@@ -53,7 +55,21 @@ def test_the_shipped_colour_vae_reconstructs_real_pictures(small_build):
     assert z.shape[1:] == (4, 16, 16)
     got = float(psnr((rec + 1) / 2, (x + 1) / 2).mean())
     assert got > card["metrics"]["psnr"] - 4, (got, card["metrics"])
-    assert all(f.stat().st_size <= 10 * 1024 * 1024 for f in (REPO_WEIGHTS / "colour_vae").glob("*.safetensors"))
+
+
+def test_shipped_weight_files_fit_the_limits():
+    """Every file under weights/ is at most 10 MB; the colour pipeline (UNet and VAE in float16, caption index)
+    is at most 60 MB in all."""
+    from safetensors import safe_open
+
+    files = [f for f in REPO_WEIGHTS.rglob("*") if f.is_file()]
+    assert [f for f in files if f.stat().st_size > 10 * 1024 * 1024] == []
+    ldm = [f for f in files if "colour_ldm" in f.relative_to(REPO_WEIGHTS).parts[0]]
+    assert sum(f.stat().st_size for f in ldm) <= 60 * 1024 * 1024
+    for part in ("unet", "vae"):
+        shard = sorted((REPO_WEIGHTS / "colour_ldm" / part).glob("*.safetensors"))[0]
+        with safe_open(shard, "pt") as f:
+            assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16, part
 
 
 def test_a_resumed_run_continues_exactly_and_exports_whole(tmp_path):

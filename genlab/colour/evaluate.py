@@ -448,7 +448,9 @@ def main(argv=None):
         from diffusers import AutoencoderKL
 
         with torch.inference_mode():
-            candidate = reconstruct(AutoencoderKL.from_pretrained(a.vae).eval(), test_imgs[has_group])
+            candidate = reconstruct(
+                AutoencoderKL.from_pretrained(a.vae, torch_dtype=torch.float32).eval(), test_imgs[has_group]
+            )
     small = at_64px(test_imgs[has_group])
 
     def recall_of(model, pictures):  # pictures: the labelled test pictures (y_test), transformed

@@ -35,7 +35,7 @@ from genlab.colour.runs import ResumableRun
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = "~/.cache/genlab/colour128"
 DEFAULT_RUN = "~/.cache/genlab/runs/colour_ldm"
-DEFAULT_VAE = str(REPO / "weights" / "colour_vae")
+DEFAULT_VAE = str(REPO / "weights" / "colour_ldm" / "vae")  # the shipped pipeline's (frozen) VAE
 DEFAULT_OUT = str(REPO / "weights" / "colour_ldm")
 SAMPLE_PROMPTS = [
     "a red heart",
@@ -200,7 +200,7 @@ class Trainer(ResumableRun):
         self.acc = Accelerator(cpu=not torch.cuda.is_available())
         run = Path(a.run_dir).expanduser()
         run.mkdir(parents=True, exist_ok=True)
-        self.vae = AutoencoderKL.from_pretrained(a.vae).eval().requires_grad_(False)
+        self.vae = AutoencoderKL.from_pretrained(a.vae, torch_dtype=torch.float32).eval().requires_grad_(False)
         self.data = prepare(run, a.data, self.vae)
         super().__init__(a, run, a.out)  # seeds torch after the VAE has loaded, as the first runs did
         mean, std = channel_stats(self.data["z_mean"], self.data["z_std"])
@@ -238,7 +238,7 @@ class Trainer(ResumableRun):
             if a.init:
                 from diffusers import UNet2DConditionModel
 
-                self.unet = UNet2DConditionModel.from_pretrained(Path(a.init) / "unet")
+                self.unet = UNet2DConditionModel.from_pretrained(Path(a.init) / "unet", torch_dtype=torch.float32)
                 c = self.unet.config
                 self.cfg.update(
                     channels=list(c.block_out_channels), layers=c.layers_per_block, heads=c.attention_head_dim
@@ -319,9 +319,12 @@ class Trainer(ResumableRun):
 
         from genlab.models.text_encoder import ENCODER
 
-        # the UNet ships in float16 (half the bytes; loaded back as float32 on CPU), the VAE in float32
+        # UNet and VAE ship in float16 (half the bytes; loaded back as float32 on CPU)
         pipe = ldm.ColourLDMPipeline(
-            vae=self.vae, unet=copy.deepcopy(self.ema).half(), scheduler=self.sched, text_encoder=None
+            vae=copy.deepcopy(self.vae).half(),
+            unet=copy.deepcopy(self.ema).half(),
+            scheduler=self.sched,
+            text_encoder=None,
         )
         sample = ldm.ColourLDMPipeline(
             vae=self.vae,
@@ -381,7 +384,7 @@ class Trainer(ResumableRun):
                     class_embedding="pooled MiniLM sentence embedding (projection)",
                 ),
                 vae=dict(
-                    path="weights/colour_vae (frozen)",
+                    path=f"{self.cfg['vae']} (frozen; shipped in float16 as vae/)",
                     latents_mean=self.vae.config.latents_mean,
                     latents_std=self.vae.config.latents_std,
                 ),

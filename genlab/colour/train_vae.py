@@ -33,10 +33,10 @@ from genlab.colour.runs import ResumableRun
 
 DEFAULT_DATA = "~/.cache/genlab/colour128"
 DEFAULT_RUN = "~/.cache/genlab/runs/colour_vae"
-DEFAULT_OUT = str(Path(__file__).resolve().parents[2] / "weights" / "colour_vae")  # the repository's weights/
+DEFAULT_OUT = "~/.cache/genlab/runs/colour_vae/export"  # train_ldm --vae reads it; the LDM export ships it as vae/
 
 
-def make_vae(channels=(32, 64, 128, 128), layers=1, latent=4, size=128):
+def make_vae(channels=(64, 128, 192, 192), layers=1, latent=4, size=128):
     from diffusers import AutoencoderKL
 
     n = len(channels)
@@ -245,12 +245,12 @@ class Trainer(ResumableRun):
             if a.decoder_only and (a.run_dir == DEFAULT_RUN or a.out == DEFAULT_OUT):
                 raise SystemExit(
                     "--decoder-only needs its own --run-dir and --out (the defaults belong to the colour VAE's run "
-                    "and weights/colour_vae)."
+                    "and its export)."
                 )
             if a.init:
                 from diffusers import AutoencoderKL
 
-                self.vae = AutoencoderKL.from_pretrained(a.init)
+                self.vae = AutoencoderKL.from_pretrained(a.init, torch_dtype=torch.float32)
                 self.cfg["channels"] = list(self.vae.config.block_out_channels)
                 self.cfg["layers"] = self.vae.config.layers_per_block
             else:
@@ -393,7 +393,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--run-dir", default=DEFAULT_RUN)
     ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 128])
+    ap.add_argument("--channels", type=int, nargs="+", default=[64, 128, 192, 192])
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
