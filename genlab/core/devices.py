@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 def tune_threads(spincount: int = 10_000) -> bool:
@@ -40,6 +43,27 @@ def dtype(dev: torch.device | None = None) -> torch.dtype:
     if dev.type != "cuda":
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def zero_gpu(fn: Callable[..., T], seconds: int) -> Callable[..., T]:
+    """fn marked `spaces.GPU(duration=seconds)` when the `spaces` package is importable (Hugging Face ZeroGPU
+    attaches a GPU only inside such calls, for at most `seconds`); elsewhere fn itself. Off with GENLAB_ZEROGPU=0."""
+    if os.environ.get("GENLAB_ZEROGPU", "1") == "0":
+        return fn
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=int(seconds))(fn)
+
+
+def zero_gpu_active() -> bool:
+    """True when functions are being marked for ZeroGPU (the `spaces` package is importable and not switched off)."""
+    if os.environ.get("GENLAB_ZEROGPU", "1") == "0":
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("spaces") is not None
 
 
 def cpu_generator(seed: int) -> torch.Generator:

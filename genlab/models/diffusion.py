@@ -73,16 +73,6 @@ def availability(model: str, *, probe: bool = True) -> tuple[bool, str]:
     return True, "downloads from the Hugging Face hub on first use (several GB)"
 
 
-try:  # ZeroGPU Spaces: the GPU is attached only inside functions marked spaces.GPU
-    import spaces
-
-    gpu = spaces.GPU(duration=120)
-except Exception:  # not on Spaces (or no `spaces` package): run as is
-
-    def gpu(fn):
-        return fn
-
-
 def make_scheduler(name: str, config: dict):
     """A fresh scheduler instance of the named kind, from a pipeline's scheduler config."""
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler

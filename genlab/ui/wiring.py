@@ -18,7 +18,8 @@ from typing import Any
 import gradio as gr
 
 from genlab.core import history
-from genlab.core.control import Control, StopFlag, drain, on_model_thread
+from genlab.core.control import MAX_SECONDS, Control, StopFlag, drain, on_model_thread
+from genlab.core.devices import zero_gpu, zero_gpu_active
 from genlab.core.memory import after_request
 from genlab.core.outputs import save_gif, save_pngs
 from genlab.core.recipes import read_recipe
@@ -30,6 +31,7 @@ HEAVY = "genlab-heavy"  # concurrency_id shared by every event that runs a model
 HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
 LIVE_EVERY = 0.25  # seconds between live updates sent to the page (the progress bar moves at every step)
 KEEP_IN_TOUCH = 1.0  # seconds at most between yields to Gradio, which acts on a cancel only when we yield
+GPU_MARGIN = 5  # seconds of a ZeroGPU call kept for saving the result after the run's deadline
 OPTIONAL_INPUTS = {"weights"}  # run inputs an API caller may leave out (None: genlab's own)
 
 
@@ -133,6 +135,10 @@ class Endpoint:
         self.fixed = {"action": action} if action else {}
         self.idle = tuple(gr.update() for _ in range(n_outputs))  # an update that changes nothing
         self.where = f"{technique.NAME}:{action}"
+        # On ZeroGPU the GPU is held for technique.GPU_SECONDS at most: the run's deadline ends it a little
+        # earlier, so it stops with its latest picture instead of being cut off.
+        self.gpu_seconds = int(technique.GPU_SECONDS)
+        self.seconds = min(MAX_SECONDS, self.gpu_seconds - GPU_MARGIN) if zero_gpu_active() else None
 
     def items(self, *args):
         """technique.run's items, with progress reported; errors become short messages."""
@@ -146,7 +152,7 @@ class Endpoint:
             inputs = {k: v for k, v in given.items() if k not in self.fields}
             if flag is not None:
                 flag.clear()
-            ctl = Control(flag)
+            ctl = Control(flag, seconds=self.seconds)
             clock = TimeLeft()
             for item in on_model_thread(self.technique.run(settings, inputs, ctl), ctl, merge=keep_preview):
                 if not isinstance(item, Result):
@@ -211,7 +217,7 @@ class Endpoint:
         fn.__signature__ = inspect.Signature(params)
         fn.__annotations__ = {"request": gr.Request}  # Gradio passes the request (its session: the History tab)
         fn.__name__, fn.__doc__ = name, doc
-        return fn
+        return zero_gpu(fn, self.gpu_seconds)
 
 
 def wire(

@@ -10,6 +10,7 @@ from genlab.datasets import FASHION_CLASSES
 
 NAME = "compare"
 TITLE = "Compare"
+GPU_SECONDS = 90  # ZeroGPU hold per request (genlab.ui.wiring): three models, 16 samples each and their walks
 CLASSES = ("any", *FASHION_CLASSES)
 
 

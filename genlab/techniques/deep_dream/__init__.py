@@ -9,6 +9,7 @@ from genlab.core import settings as S
 
 NAME = "deep_dream"
 TITLE = "Deep Dream"
+GPU_SECONDS = 90  # ZeroGPU hold per request (genlab.ui.wiring): octaves of gradient ascent at up to 1024 px
 # VGG16 block widths (VGG19 has these layers too): relu3_x 256 channels, relu4_x and relu5_x 512
 LAYERS = {f"relu{b}_{i}": 256 if b == 3 else 512 for b in (3, 4, 5) for i in (1, 2, 3)}
 GALLERY_CHANNELS = 8  # channels shown by the "what single channels amplify" gallery

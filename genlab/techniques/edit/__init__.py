@@ -10,6 +10,9 @@ from genlab.models.diffusion import COLOUR_MODEL, FASHION_MODEL, OFFLINE_MODELS,
 
 NAME = "edit"
 TITLE = "Edit"
+GPU_SECONDS = (
+    120  # ZeroGPU hold per request (genlab.ui.wiring): a hub pipeline's image-to-image or RePaint inpainting at 512 px
+)
 ACTIONS = ("image_to_image", "inpaint", "outpaint", "sweep")
 SCHEDULERS = ("DPM-Solver++", "DDIM")  # inpainting always steps with DDIM (RePaint re-noises between steps)
 SWEEP = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # the strength sweep's columns

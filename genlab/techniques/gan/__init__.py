@@ -9,6 +9,7 @@ from genlab.datasets import FASHION_CLASSES
 
 NAME = "gan"
 TITLE = "GAN"
+GPU_SECONDS = 30  # ZeroGPU hold per request (genlab.ui.wiring): one generator pass
 CLASS_CHOICES = ("any", *FASHION_CLASSES)
 
 

@@ -8,6 +8,7 @@ from genlab.core import settings as S
 
 NAME = "style_transfer"
 TITLE = "Style transfer"
+GPU_SECONDS = 120  # ZeroGPU hold per request (genlab.ui.wiring): L-BFGS on VGG at up to 1024 px
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016, sec. 2
 OPTIMIZERS = ("lbfgs", "lbfgs-wolfe", "adam")
 # "Stylisation strength" s in [0, 1] sets the style weight beta = BETA_AT_0 * BETA_RANGE**s (log scale): s = 0 gives

@@ -21,6 +21,7 @@ from genlab.models.diffusion import (  # noqa: F401  (re-exported: the tab's mod
 
 NAME = "text_to_image"
 TITLE = "Prompt-to-image"
+GPU_SECONDS = 120  # ZeroGPU hold per request (genlab.ui.wiring): a hub pipeline's batch or the seed x guidance grid
 SCHEDULERS = ("DPM-Solver++", "DDIM", "Euler ancestral", "DDPM (ancestral)")
 DEFAULT_GUIDANCE = 5.0  # follows words best offline (README, "What was measured")
 HUB_MAX_STEPS, HUB_MAX_BATCH = 150, 4

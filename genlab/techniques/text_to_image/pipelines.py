@@ -18,7 +18,7 @@ from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
-from genlab.models.diffusion import MODELS, gpu, previews, request_copy  # MODELS: tests patch it here
+from genlab.models.diffusion import MODELS, previews, request_copy  # MODELS: tests patch it here
 from genlab.techniques.text_to_image import Settings
 
 
@@ -141,5 +141,5 @@ def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Im
             **common,
         ).images
 
-    images = _check((yield from in_thread(gpu(work), ctl)))
+    images = _check((yield from in_thread(work, ctl)))
     return to_pictures(images), traj, label

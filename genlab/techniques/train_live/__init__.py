@@ -25,6 +25,7 @@ class Preset:
 
 NAME = "train_live"
 TITLE = "Train live"
+GPU_SECONDS = 180  # ZeroGPU hold per request (genlab.ui.wiring): up to 2,000 training steps of a small GAN or VAE
 PRESETS = {
     "gan-collapse": Preset(
         "gan",

@@ -8,6 +8,7 @@ from genlab.core import settings as S
 
 NAME = "upscale"
 TITLE = "Upscale"
+GPU_SECONDS = 120  # ZeroGPU hold per request (genlab.ui.wiring): tiled Real-ESRGAN x4 at up to 36 MP
 MODEL_TITLES = {
     "realesrgan-x4plus": "Real-ESRGAN x4plus (best for photos, slow)",
     "realesr-animevideov3": "Real-ESRGAN animevideov3 (fast)",

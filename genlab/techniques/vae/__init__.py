@@ -8,6 +8,7 @@ from genlab.core import settings as S
 
 NAME = "vae"
 TITLE = "VAE"
+GPU_SECONDS = 30  # ZeroGPU hold per request (genlab.ui.wiring): one encoder/decoder pass
 MAP_RANGE = 3.0  # the 2-D map covers [-MAP_RANGE, MAP_RANGE]^2 of the latent plane
 MAP_CELLS, MAP_CELL = 16, 28  # decoded pictures per side of the map, px per picture
 MAP_PX = MAP_CELLS * MAP_CELL  # the map picture's side

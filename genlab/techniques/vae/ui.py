@@ -6,6 +6,7 @@ import gradio as gr
 
 from genlab.core.cards import metrics_md
 from genlab.core.control import model_call
+from genlab.core.devices import zero_gpu
 from genlab.techniques import vae
 from genlab.ui.components import EXAMPLES, controls, picture_input
 from genlab.ui.send import send_buttons, weights_input
@@ -126,7 +127,13 @@ def build() -> None:
                 point = gr.Image(label="Decoded point", type="pil", interactive=False, height=220)
                 point_info = gr.Markdown()
         map_info = gr.Markdown()
-        show.click(show_map, None, [map_img, map_info], api_visibility="private", concurrency_id=HEAVY)
-        map_img.select(decode_point, None, [point, point_info], api_visibility="private")
+        show.click(
+            zero_gpu(show_map, vae.GPU_SECONDS),
+            None,
+            [map_img, map_info],
+            api_visibility="private",
+            concurrency_id=HEAVY,
+        )
+        map_img.select(zero_gpu(decode_point, vae.GPU_SECONDS), None, [point, point_info], api_visibility="private")
     with gr.Accordion("How good is it?", open=False):
         gr.Markdown(metrics_md("VAE"))
