@@ -267,6 +267,19 @@ def pixels(images) -> np.ndarray:
     return np.stack([np.asarray(im, dtype=np.float32) for im in images])
 
 
+SAME_PICTURE = 1  # the promise (docs/limits.md): same settings and seed, every pixel value within 1/255
+
+
+def assert_same_pictures(a, b, levels: float = SAME_PICTURE) -> None:
+    """a and b (pictures or 0-255 arrays) are the same picture within `levels`/255 per value: what genlab promises
+    across batch sizes, threads and CPUs (kernels differ in the last bits, and rounding to 8 bits may flip one)."""
+    a = a if isinstance(a, np.ndarray) else pixels(a)
+    b = b if isinstance(b, np.ndarray) else pixels(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    worst = float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max())
+    assert worst <= levels, f"pictures differ by {worst:.0f}/255 (promise: {levels:.0f}/255)"
+
+
 def pinned(values: str) -> np.ndarray:
     """A pinned output slice written as space-separated numbers (0-255)."""
     return np.array(values.split(), dtype=float)

@@ -149,6 +149,7 @@ def test_decoder_only_fine_tuning_keeps_the_latents():
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     before = vae.encode(x).latent_dist.mean.detach().clone()
     dec0 = vae.decoder.conv_out.weight.detach().clone()
+    enc0 = [p.detach().clone() for p in vae.encoder.parameters()]
     freeze_encoder(vae)
     opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(2):
@@ -156,7 +157,9 @@ def test_decoder_only_fine_tuning_keeps_the_latents():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert torch.equal(vae.encode(x).latent_dist.mean, before)  # the UNet's latents mean the same
+    assert all(torch.equal(p, q) for p, q in zip(vae.encoder.parameters(), enc0))  # the encoder is untouched
+    # so the UNet's latents mean the same (frozen parameters may take another kernel path: last bits differ)
+    torch.testing.assert_close(vae.encode(x).latent_dist.mean, before, atol=1e-5, rtol=1e-5)
     assert not torch.equal(vae.decoder.conv_out.weight, dec0)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from support import (
     HashEncoder,
+    assert_same_pictures,
     build_clip_tokenizer_files,
     descend,
     fixed_models,
@@ -85,7 +86,7 @@ def test_seed_reproducibility(tiny_sd_dir, allow):
     b, _, _ = generate(settings(tiny_sd_dir))
     c, _, _ = generate(settings(tiny_sd_dir, seed=1, batch=1))
     assert np.array_equal(pixels(a), pixels(b))
-    assert np.abs(pixels(a)[1] - pixels(c)[0]).max() <= 2  # image i of a batch is image 0 of seed + i
+    assert_same_pictures(pixels(a)[1], pixels(c)[0])  # image i of a batch is image 0 of seed + i
     assert np.abs(pixels(a)[0] - pixels(a)[1]).max() > 2
 
 
@@ -175,7 +176,8 @@ def test_offline_pipeline_save_load_round_trip_and_training_step(tmp_path):
     pipe.save_pretrained(tmp_path / "p")
     back = fashion.FashionText2ImagePipeline.from_pretrained(tmp_path / "p", text_encoder=HashEncoder())
     b = back(["a shoe", "a bag"], num_inference_steps=3, generator=gen(), output_type="pt").images
-    assert a.shape == (2, 1, 28, 28) and torch.equal(a, b)
+    assert a.shape == (2, 1, 28, 28)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)  # loaded weights may take another kernel path
     # one training step on the epsilon objective lowers that batch's loss
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     emb = HashEncoder()(["a shoe"] * 8)
