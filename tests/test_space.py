@@ -138,7 +138,8 @@ def space(tmp_path_factory):
     """`python app.py` as a Space runs it: SPACE_ID, GRADIO_SERVER_NAME=0.0.0.0, `spaces` importable, empty caches,
     GENLAB_FASHION_MNIST an empty folder and Debian's folder absent (genlab's own copy is all there is)."""
     tmp = tmp_path_factory.mktemp("space")
-    (tmp / "empty").mkdir()
+    for d in ("empty", "home", "tmp"):
+        (tmp / d).mkdir()
     port = free_port()
     log = tmp / "app.log"
     env = {
@@ -149,8 +150,8 @@ def space(tmp_path_factory):
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
-        "HF_HOME": str(tmp / "hf"),
-        "GENLAB_CACHE": str(tmp / "cache"),
+        "HOME": str(tmp / "home"),  # ~/.cache/genlab, ~/.cache/huggingface, matplotlib's cache
+        "TMPDIR": str(tmp / "tmp"),  # outputs and Gradio's uploads
         "GENLAB_FASHION_MNIST": str(tmp / "empty"),
         "GENLAB_SYSTEM_FASHION_MNIST": str(tmp / "no-debian-package"),
         "FAKE_SPACES_LOG": str(tmp / "gpu-calls.jsonl"),
@@ -227,7 +228,15 @@ def test_as_a_space_every_tabs_main_action_works(space):
     calls = [json.loads(line) for line in (tmp / "gpu-calls.jsonl").read_text().splitlines()]
     called = {c["fn"] for c in calls}
     assert set(made) <= called, set(made) - called  # each ran under spaces.GPU
-    assert (tmp / "cache").is_dir() and not (tmp / "hf" / "hub").exists()  # nothing came from the hub
+    # what it wrote outside the repository is what docs/limits.md lists, and nothing came from the hub
+    home = sorted(str(p.relative_to(tmp / "home")) for p in (tmp / "home").glob("*/*"))
+    # (.cache/Microsoft/DeveloperTools/deviceid: onnxruntime writes an install id there when it loads)
+    allowed = {".cache/genlab", ".cache/huggingface", ".cache/matplotlib", ".config/matplotlib", ".cache/Microsoft"}
+    assert set(home) <= allowed, home
+    assert ".cache/genlab" in home and not (tmp / "home" / ".cache" / "huggingface" / "hub").exists()
+    # (.ses: onnxruntime's session folder; torchinductor_<user>: made by torch when a library imports its compiler)
+    made_tmp = {"torchinductor_" if p.name.startswith("torchinductor_") else p.name for p in (tmp / "tmp").iterdir()}
+    assert made_tmp <= {"genlab-outputs", "gradio", ".ses", "torchinductor_"}, made_tmp
 
 
 def test_without_any_fashion_mnist_the_message_says_what_to_install(tmp_path, monkeypatch):
