@@ -517,14 +517,14 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
     page.close()
 
 
-def test_the_readme_api_examples_name_real_parameters(app_url):
-    """Every keyword in the README's API examples is a parameter of the endpoint it calls (docs cannot drift)."""
+def test_the_api_page_examples_name_real_parameters(app_url):
+    """Every keyword in docs/api.md's examples is a parameter of the endpoint it calls (docs cannot drift)."""
     import ast
 
     from gradio_client import Client
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = text.split("## Call the API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    block = text.split("```python", 1)[1].split("```", 1)[0]
     tree = ast.parse(block)
     dicts = {  # name = dict(a=..., b=...) -> its keys, for **name in a call
         n.targets[0].id: [k.arg for k in n.value.keywords]

@@ -15,7 +15,7 @@
   group, averaged as the paraphrases weight the groups. Also the real pictures at 64 px (the issue's fallback
   size for the VAE): what a model at that size could reach at best.
 * Speed of the pipeline in this process (4, 8, 16 images, 20 DPM-Solver++ steps, guidance on).
-* A page of samples for the 24 "page" prompts (README).
+* A page of samples for the 24 "page" prompts (docs/measurements.md).
 Writes the figures into weights/colour_ldm.json ("metrics", "speed") and prints them.
 """
 

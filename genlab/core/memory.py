@@ -1,6 +1,6 @@
 """Process memory: glibc malloc settings so the freed buffers of a large request go back to the OS.
 
-Policies (GENLAB_MALLOC; measured in the README with `python benchmarks/malloc.py`):
+Policies (GENLAB_MALLOC; measured in docs/measurements.md with `python benchmarks/malloc.py`):
   "trim" (default)  cap the malloc arenas at 2 and call malloc_trim(0) after every request: the heap's free
                     pages go back to the OS once per request, while allocations inside a request reuse the heap
   "mmap"            also serve every allocation of >= 1 MB with its own mmap (returned when freed): bounded too,

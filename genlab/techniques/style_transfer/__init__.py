@@ -13,7 +13,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys 
 OPTIMIZERS = ("lbfgs", "lbfgs-wolfe", "adam")
 # "Stylisation strength" s in [0, 1] sets the style weight beta = BETA_AT_0 * BETA_RANGE**s (log scale): s = 0 gives
 # 0.5, barely more than the photo's colours; the default 0.5 gives 5, which brings the output's Gram style loss to
-# <= 0.1x the photo's own on held-out pairs (README); 1 gives 50, where the subject starts to dissolve.
+# <= 0.1x the photo's own on held-out pairs (docs/measurements.md); 1 gives 50, where the subject starts to dissolve.
 BETA_AT_0, BETA_RANGE, DEFAULT_STYLISATION = 0.5, 100.0, 0.5
 
 
