@@ -15,6 +15,7 @@ position attended and a zero pooled embedding.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 
@@ -93,6 +94,7 @@ class ColourLDMPipeline(DiffusionPipeline):
         self._interrupt = threading.Event()
         self.latent_rgb: torch.Tensor | None = None  # [5,3] latent -> RGB preview map (load_pipeline fits it)
         self.prior = None  # a CaptionPrior of the training names: shown ("read as"), never used to condition
+        self.embedding: tuple[str, torch.Tensor] | None = None  # (token, [384]): textual inversion, per request
 
     # -------------------------------------------------------------- parts
     def encode_prompt(self, prompts: list[str]):
@@ -103,8 +105,15 @@ class ColourLDMPipeline(DiffusionPipeline):
         if idx:
             if self.text_encoder is None:
                 raise ValueError("This pipeline needs a text_encoder (genlab.models.text_encoder.SentenceEncoder).")
-            th, tm, tp = self.text_encoder.tokens([prompts[i] for i in idx], MAX_TOKENS)
-            h[idx], m[idx], p[idx] = th.to(dev, dt), tm.to(dev), tp.to(dev, dt)
+            token = self.embedding[0] if self.embedding is not None else None
+            learned = [i for i in idx if token in re.findall(r"[a-z0-9]+", prompts[i].lower())] if token else []
+            plain = [i for i in idx if i not in learned]
+            if plain:
+                th, tm, tp = self.text_encoder.tokens([prompts[i] for i in plain], MAX_TOKENS)
+                h[plain], m[plain], p[plain] = th.to(dev, dt), tm.to(dev), tp.to(dev, dt)
+            if learned:  # the token word stands for a learned input embedding (textual inversion)
+                th, tm, tp = self.text_encoder.tokens_with([prompts[i] for i in learned], *self.embedding, MAX_TOKENS)
+                h[learned], m[learned], p[learned] = th.to(dev, dt), tm.to(dev), tp.to(dev, dt)
         return h, m, p
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:

@@ -101,6 +101,32 @@ def _unet_sha(folder: Path) -> str:
     return hashlib.sha256("".join(file_sha256(f, 64) for f in files).encode()).hexdigest()[:12]
 
 
+_BASE_SHA: dict[int, str] = {}
+
+
+def unet_sha(pipe) -> str:
+    """The sha256 (12 hex) naming a loaded pipeline's UNet, for adapters taught on it: of its weight files when
+    it came from a folder (as the weights label shows), else of its parameters' bytes. Cached per UNet."""
+    key = id(pipe.unet)
+    if key not in _BASE_SHA:
+        folder = Path(str(getattr(pipe.unet.config, "_name_or_path", "") or ""))
+        sha = _unet_sha(folder.parent) if folder.name == "unet" and folder.is_dir() else "?"
+        if sha == "?":
+            import hashlib
+
+            import torch
+
+            h = hashlib.sha256()
+            with torch.no_grad():
+                for name, p in pipe.unet.state_dict().items():
+                    if "lora_" not in name:
+                        h.update(name.encode())
+                        h.update(p.detach().float().cpu().numpy().tobytes())
+            sha = h.hexdigest()[:12]
+        _BASE_SHA[key] = sha
+    return _BASE_SHA[key]
+
+
 def _load_offline(model: str):
     if model == COLOUR_MODEL:
         from genlab.colour import ldm
@@ -175,6 +201,28 @@ def request_copy(base, scheduler_name: str):
         if getattr(base, shared, None) is not None:
             setattr(pipe, shared, getattr(base, shared))
     return pipe, scheduler
+
+
+def use_adapter(base, pipe, path: str | None, scale: float) -> str:
+    """Set up one request's adapter from the Teach tab (genlab.models.adapters): a LoRA at `scale` on the shared
+    UNet, or a textual-inversion token on this request's pipeline; no file = the base model. Returns what to add
+    to the weights label ("" without an adapter); ValueError for a file that does not fit this model."""
+    from genlab.models import adapters
+
+    if not path or scale == 0:
+        adapters.apply(base.unet, None, 1.0)
+        return " + the adapter at scale 0 (the base model)" if path else ""
+    enc = getattr(base, "text_encoder", None)
+    dim = enc.model.get_input_embeddings().weight.shape[1] if hasattr(enc, "word_pieces") else None
+    a = adapters.read(path, base=unet_sha(base), unet=base.unet, embed_dim=dim)
+    if a.method == "lora":
+        adapters.apply(base.unet, a, scale)
+        return f" + {a.label()} at LoRA scale {scale:g}"
+    adapters.apply(base.unet, None, 1.0)
+    if not hasattr(pipe, "embedding") or dim is None:
+        raise ValueError("A textual-inversion adapter works with genlab's colour model only (its MiniLM encoder).")
+    pipe.embedding = (a.token, a.state["embedding"])
+    return f" + {a.label()} (the word {a.token!r})"
 
 
 # Linear map from SD 1.x/2.x latents [4] to RGB [3]: a cheap preview, no VAE decode.

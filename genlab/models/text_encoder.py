@@ -32,7 +32,7 @@ class SentenceEncoder(torch.nn.Module):
 
         path, self.source = (path, "given folder") if path else minilm_source()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path, use_safetensors=True).eval()
+        self.model = AutoModel.from_pretrained(path, use_safetensors=True).eval().requires_grad_(False)
 
     @torch.no_grad()
     def forward(self, texts: list[str]) -> torch.Tensor:
@@ -49,6 +49,44 @@ class SentenceEncoder(torch.nn.Module):
         h = self.model(**tok).last_hidden_state  # [B,L,384]
         mask = tok["attention_mask"].bool()
         h = h * mask[..., None]
+        pooled = F.normalize(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1), dim=-1)
+        return h, mask, pooled
+
+    def word_pieces(self, word: str) -> list[int]:
+        """The tokenizer's ids for one word (without [CLS]/[SEP])."""
+        return self.tokenizer(word, add_special_tokens=False)["input_ids"]
+
+    def tokens_with(
+        self, texts: list[str], word: str, vector: torch.Tensor, max_length: int = 24
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens() with `word` standing for one learned input embedding `vector` [384] (textual inversion,
+        Gal et al. 2022): the word's pieces become a single position whose input embedding is `vector`.
+        Differentiable in `vector` (MiniLM itself is frozen)."""
+        pieces = self.word_pieces(word)
+        cls, sep, pad = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        rows, marks = [], []
+        for t in texts:
+            ids = self.tokenizer(t, add_special_tokens=False)["input_ids"]
+            out, mark, i = [cls], [], 0
+            while i < len(ids):
+                if pieces and ids[i : i + len(pieces)] == pieces:
+                    mark.append(len(out))
+                    out.append(pad)  # its embedding is replaced below
+                    i += len(pieces)
+                else:
+                    out.append(ids[i])
+                    i += 1
+            out = [*out[: max_length - 1], sep]
+            rows.append(out + [pad] * (max_length - len(out)))
+            marks.append([m for m in mark if m < max_length - 1])
+        ids = torch.tensor(rows)
+        mask = torch.tensor([[1] * (len(r) - r[::-1].index(sep)) + [0] * r[::-1].index(sep) for r in rows]).bool()
+        emb = self.model.get_input_embeddings()(ids)  # [B,L,384]
+        sel = torch.zeros(ids.shape, dtype=torch.bool)
+        for b, ms in enumerate(marks):
+            sel[b, ms] = True
+        emb = torch.where(sel[..., None], vector.to(emb.dtype).view(1, 1, -1), emb)
+        h = self.model(inputs_embeds=emb, attention_mask=mask.long()).last_hidden_state * mask[..., None]
         pooled = F.normalize(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1), dim=-1)
         return h, mask, pooled
 

@@ -8,6 +8,17 @@ Importing a technique package is cheap: models and torch load inside run().
 
 from __future__ import annotations
 
-from genlab.techniques import compare, deep_dream, edit, gan, style_transfer, text_to_image, train_live, upscale, vae
+from genlab.techniques import (
+    compare,
+    deep_dream,
+    edit,
+    gan,
+    style_transfer,
+    teach,
+    text_to_image,
+    train_live,
+    upscale,
+    vae,
+)
 
-REGISTRY = (style_transfer, deep_dream, gan, vae, text_to_image, edit, upscale, compare, train_live)
+REGISTRY = (style_transfer, deep_dream, gan, vae, text_to_image, edit, upscale, compare, train_live, teach)

@@ -34,6 +34,8 @@ class _Registry:
     pending: list[_Pending] = field(default_factory=list)
     weights: dict[str, tuple[gr.File, gr.Accordion]] = field(default_factory=dict)  # kind -> (file, its box)
     weight_senders: list[tuple[gr.Button, gr.File]] = field(default_factory=list)
+    adapters: dict[str, tuple[gr.File, gr.Accordion]] = field(default_factory=dict)  # tab -> (file, its box)
+    adapter_senders: list[tuple[gr.Button, gr.File, str]] = field(default_factory=list)  # (button, source, tab)
 
 
 _REGISTRY = _Registry()
@@ -129,6 +131,38 @@ def _route_weights(path: str | None, kinds: list[str]) -> tuple:
     return (*out, gr.Tabs(selected=kind))
 
 
+def adapter_input(tab: str) -> gr.File:
+    """An optional adapter file taught in the Teach tab (LoRA or textual inversion) for a diffusion tab; Teach's
+    "Use in …" buttons fill it. The tab's "lora_scale" setting says how strongly it acts."""
+    with gr.Accordion("Your adapter from Teach (optional; this visit only)", open=False) as box:
+        file = gr.File(
+            label="Adapter taught in the Teach tab (.safetensors); empty = the base model",
+            file_types=[".safetensors"],
+            type="filepath",
+            height=100,
+            elem_id=f"{tab}-adapter",
+        )
+        gr.Markdown(
+            "With a file here the model draws with what **you** taught it: use the trigger prompt's token "
+            "(e.g. *a sks tiger*). Scale 0 is the base model. Nothing is saved into genlab."
+        )
+    _REGISTRY.adapters[tab] = (file, box)
+    return file
+
+
+def send_adapter(source: gr.File, tab: str, text: str) -> gr.Button:
+    """A button under Teach's adapter file: put it into `tab`'s adapter input and switch there."""
+    button = gr.Button(text, size="sm", variant="secondary")
+    _REGISTRY.adapter_senders.append((button, source, tab))
+    return button
+
+
+def _route_adapter(path: str | None, tab: str) -> tuple:
+    if not path:
+        raise gr.Error("There is no adapter yet: teach first (Stop also keeps it).", print_exception=False)
+    return path, gr.Accordion(open=True), gr.Tabs(selected=tab)
+
+
 def connect(tabs: gr.Tabs) -> None:
     """Wire every Send-to button built so far to its target input, switching to the target's tab."""
     for p in _REGISTRY.pending:
@@ -154,3 +188,14 @@ def connect(tabs: gr.Tabs) -> None:
             queue=False,
         )
     _REGISTRY.weight_senders.clear()
+    for button, source, tab in _REGISTRY.adapter_senders:
+        if tab not in _REGISTRY.adapters:
+            raise ValueError(f"No tab registered an adapter input for {tab}: call genlab.ui.send.adapter_input there.")
+        button.click(
+            lambda path, tab=tab: _route_adapter(path, tab),
+            source,
+            [*_REGISTRY.adapters[tab], tabs],
+            api_visibility="private",
+            queue=False,
+        )
+    _REGISTRY.adapter_senders.clear()

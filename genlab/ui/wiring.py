@@ -32,7 +32,11 @@ HEAVY_LIMIT = 1  # runs at once across all heavy events (2 CPU cores)
 LIVE_EVERY = 0.25  # seconds between live updates sent to the page (the progress bar moves at every step)
 KEEP_IN_TOUCH = 1.0  # seconds at most between yields to Gradio, which acts on a cancel only when we yield
 GPU_MARGIN = 5  # seconds of a ZeroGPU call kept for saving the result after the run's deadline
-OPTIONAL_INPUTS = {"weights"}  # run inputs an API caller may leave out (None: genlab's own)
+OPTIONAL_INPUTS = {
+    "weights",
+    "adapter",
+    "lora_scale",
+}  # trailing inputs an API caller may leave out (None: the default)
 
 
 def as_message(e: Exception, where: str) -> gr.Error:
@@ -145,7 +149,7 @@ class Endpoint:
         *values, progress = args
         flag = values.pop() if self.stop is not None else None
         try:
-            given = dict(zip(self.names, values))
+            given = {k: v for k, v in zip(self.names, values) if not (k in OPTIONAL_INPUTS and v is None)}
             settings = self.technique.Settings.parse(
                 {**self.fixed, **{k: v for k, v in given.items() if k in self.fields}}
             )

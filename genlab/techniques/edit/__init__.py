@@ -48,6 +48,9 @@ class Settings(S.Settings):
     down: int = S.integer(0, 0, MAX_EXTEND, step=EXTEND_STEP, label="Extend down (px)")
     seed: int = S.seed("Seed (image i uses seed + i)")
     batch: int = S.integer(2, 1, MAX_BATCH, label="Images")
+    lora_scale: float = S.number(
+        1.0, 0.0, 2.0, step=0.05, label="Adapter scale (0 = the base model)", info="For an adapter from the Teach tab"
+    )
 
     @property
     def offline(self) -> bool:

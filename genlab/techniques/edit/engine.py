@@ -149,8 +149,9 @@ def outpaint_canvas(im: Image.Image, s: Settings) -> tuple[Image.Image, Image.Im
 
 
 # ---------------------------------------------------------------- models
-def _request(s: Settings, kind: str):
-    """(this request's pipeline object sharing the loaded modules, its fresh scheduler, weights label)."""
+def _request(s: Settings, kind: str, adapter: str | None = None):
+    """(this request's pipeline object sharing the loaded modules, its fresh scheduler, weights label), with the
+    Teach tab's adapter file (if any) at s.lora_scale."""
     base, label = diffusion.MODELS.get(s.model)
     name = "DDIM" if kind == "inpaint" else s.scheduler
     if s.offline:
@@ -165,6 +166,7 @@ def _request(s: Settings, kind: str):
         except Exception as e:
             raise ValueError(f"{s.model} has no {kind.replace('_', '-')} pipeline in diffusers ({e}).") from None
     pipe.set_progress_bar_config(disable=True)
+    label += diffusion.use_adapter(base, pipe, adapter, s.lora_scale)
     return pipe, scheduler, label
 
 
@@ -179,11 +181,20 @@ def _preview(pipe, z: torch.Tensor, pixel_space: bool) -> Image.Image:
 
 
 # ---------------------------------------------------------------- runs
-def _diffuse(s: Settings, kind: str, image: Image.Image, m: Image.Image | None, ctl: Control, *, strength=None):
+def _diffuse(
+    s: Settings,
+    kind: str,
+    image: Image.Image,
+    m: Image.Image | None,
+    ctl: Control,
+    *,
+    strength=None,
+    adapter: str | None = None,
+):
     """Generator: Updates, returns (pictures, {"frames", "schedule"}, steps run, weights label).
     kind: "img2img" or "inpaint"."""
     strength = s.strength if strength is None else strength
-    pipe, scheduler, label = _request(s, kind)
+    pipe, scheduler, label = _request(s, kind, adapter)
     b = s.batch
     total = s.steps if kind == "inpaint" else max(1, round(s.steps * strength))
     frames: list[Image.Image] = []
@@ -307,9 +318,9 @@ def run(s: Settings, inputs: dict, ctl: Control):
         _charge(s, ctl, pic.size, 1, runs)
         yield Update(0, s.steps, f"loading {s.model} (first use only)")
         if s.action == "sweep":
-            yield from _sweep(s, pic, src, ctl)
+            yield from _sweep(s, pic, src, ctl, inputs.get("adapter"))
             return
-        pictures, frames, done, label = yield from _diffuse(s, "img2img", pic, None, ctl)
+        pictures, frames, done, label = yield from _diffuse(s, "img2img", pic, None, ctl, adapter=inputs.get("adapter"))
         info = (
             f"**Weights:** {label} · SDEdit: your picture noised to step {s.steps - max(1, round(s.steps * s.strength)) + 1}"
             f" of {s.steps} (strength {s.strength:g}), then {done} denoising steps{ctl.note()}"
@@ -335,7 +346,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         pic = pic.convert("L").convert("RGB")
     _charge(s, ctl, pic.size, s.resample)
     yield Update(0, s.steps, f"loading {s.model} (first use only)")
-    pictures, frames, done, label = yield from _diffuse(s, "inpaint", pic, m, ctl)
+    pictures, frames, done, label = yield from _diffuse(s, "inpaint", pic, m, ctl, adapter=inputs.get("adapter"))
     inside, outside = np.asarray(m) > 0, np.asarray(m) == 0
     a = np.asarray(pic.convert("RGB"), np.float32)
     kept = [float(np.abs(np.asarray(p.convert("RGB"), np.float32) - a)[outside].mean()) for p in pictures]
@@ -358,7 +369,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     yield Result(pictures, recipes, info, [f"seed {s.seed + i}" for i in range(len(pictures))], data, ctl.reason)
 
 
-def _sweep(s: Settings, pic: Image.Image, src: str, ctl: Control):
+def _sweep(s: Settings, pic: Image.Image, src: str, ctl: Control, adapter: str | None = None):
     """One image-to-image per strength in SWEEP (seed s.seed, first image), side by side."""
     one = s.replace(batch=1)
     cells, label = [], ""
@@ -366,7 +377,7 @@ def _sweep(s: Settings, pic: Image.Image, src: str, ctl: Control):
     for k, strength in enumerate(SWEEP):
         if ctl.halted():
             break
-        gen = _diffuse(one, "img2img", pic, None, ctl, strength=strength)
+        gen = _diffuse(one, "img2img", pic, None, ctl, strength=strength, adapter=adapter)
         try:
             while True:
                 u = next(gen)

@@ -10,7 +10,7 @@ from genlab.models.diffusion import allowed_models, availability
 from genlab.techniques import edit
 from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, picture_input
 from genlab.ui.schedule import COLOURS, noise_schedule
-from genlab.ui.send import receive, send_back, send_buttons
+from genlab.ui.send import adapter_input, receive, send_back, send_buttons
 from genlab.ui.wiring import gallery, recipe_drop, stop_button, wire
 
 DESCRIPTION = (
@@ -131,6 +131,9 @@ def build() -> None:
         with gr.Row():
             c.update(controls(S, ["seed", "batch"]))
             mask = picture_input("Or upload a mask (white = regenerate; same size as the picture)", height=160)
+    with gr.Row():
+        adapter = adapter_input(edit.NAME)
+        c.update(controls(S, ["lora_scale"]))
     status = gr.Markdown()
     images = gr.Gallery(label="Results", columns=4, height=260, object_fit="contain")
     with gr.Row():
@@ -160,7 +163,13 @@ def build() -> None:
         (outpaint, "outpaint", "outpaint"),
         (sweep, "sweep", "edit_strength_sweep"),
     ]:
-        inputs = {"editor": editor, **({"mask": mask} if action == "inpaint" else {}), **settings}
+        inputs = {
+            "editor": editor,
+            **({"mask": mask} if action == "inpaint" else {}),
+            **settings,
+            "lora_scale": c["lora_scale"],
+            "adapter": adapter,
+        }
         render = _sweep_done if action == "sweep" else _done
         wire(button.click, edit, action, inputs, outputs, render, live=_live, stop=stop, api_name=api)
     recipe_drop(edit, settings)

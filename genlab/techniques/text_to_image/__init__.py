@@ -47,6 +47,9 @@ class Settings(S.Settings):
     size: int = S.integer(512, 256, 1024, step=64, label="Size (hub models; offline: 128 or 28 px)")
     batch: int = S.integer(8, 1, S.MAX_BATCH, label="Images")
     trajectory: int = S.integer(8, 2, 32, label="Trajectory frames")
+    lora_scale: float = S.number(
+        1.0, 0.0, 2.0, step=0.05, label="Adapter scale (0 = the base model)", info="For an adapter from the Teach tab"
+    )
 
     @property
     def offline(self) -> bool:

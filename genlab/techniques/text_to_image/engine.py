@@ -26,11 +26,11 @@ def run(s: Settings, inputs: dict, ctl: Control):
     if s.action == "grid":
         work, what = _work(s, GRID_SEEDS)
         ctl.charge(work * len(GRID_SCALES), f"{len(GRID_SCALES)} x {what}", hint)
-        yield from _grid(s, ctl)
+        yield from _grid(s, ctl, inputs.get("adapter"))
         return
     ctl.charge(*_work(s, s.batch), hint)
     yield Update(0, s.steps, f"loading {s.model} (first use only)")
-    images, traj, label = yield from generate(s, ctl)
+    images, traj, label = yield from generate(s, ctl, inputs.get("adapter"))
     recipes = [
         make_recipe(NAME, {**s.params(), "seed": s.seed + i, "batch": 1}, weights=label, seed=s.seed + i)
         for i in range(len(images))
@@ -45,7 +45,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     yield Result(images, recipes, info, captions, data={"trajectory": traj}, stopped=ctl.reason)
 
 
-def _grid(s: Settings, ctl: Control):
+def _grid(s: Settings, ctl: Control, adapter: str | None = None):
     """Rows: GRID_SEEDS seeds; columns: guidance GRID_SCALES. How guidance trades variety for fidelity."""
     cell = 112 if s.pixel_space else 192
     grid = Image.new("RGB", (40 + cell * len(GRID_SCALES), 20 + cell * GRID_SEEDS), (24, 24, 24))
@@ -55,7 +55,7 @@ def _grid(s: Settings, ctl: Control):
         if ctl.halted():
             break
         one = s.replace(guidance=w, batch=GRID_SEEDS, action="generate")
-        images, _, label = yield from shifted(generate(one, ctl), j * s.steps, len(GRID_SCALES) * s.steps)
+        images, _, label = yield from shifted(generate(one, ctl, adapter), j * s.steps, len(GRID_SCALES) * s.steps)
         draw.text((40 + j * cell + 4, 4), f"w = {w:g}", fill=(255, 255, 255))
         for i, im in enumerate(images):
             resample = Image.NEAREST if s.pixel_space else Image.LANCZOS

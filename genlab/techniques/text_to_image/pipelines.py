@@ -18,7 +18,7 @@ from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
 from genlab.core.images import to_pictures
 from genlab.core.steps import Update
-from genlab.models.diffusion import MODELS, previews, request_copy  # MODELS: tests patch it here
+from genlab.models.diffusion import MODELS, previews, request_copy, use_adapter  # MODELS: tests patch it here
 from genlab.techniques.text_to_image import Settings
 
 
@@ -62,10 +62,12 @@ def _record_x0(scheduler) -> list:
     return seen
 
 
-def _request_pipeline(s: Settings):
-    """(a pipeline object of this request's own sharing the loaded modules, its fresh scheduler, label)."""
+def _request_pipeline(s: Settings, adapter: str | None = None):
+    """(a pipeline object of this request's own sharing the loaded modules, its fresh scheduler, label), with
+    the Teach tab's adapter file (if any) at s.lora_scale."""
     base, label = MODELS.get(s.model)
     pipe, scheduler = request_copy(base, s.scheduler)
+    label += use_adapter(base, pipe, adapter, s.lora_scale)
     return pipe, scheduler, label
 
 
@@ -82,10 +84,12 @@ def _check(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def generate(s: Settings, ctl: Control) -> Generator[Update, None, tuple[list[Image.Image], Trajectory, str]]:
+def generate(
+    s: Settings, ctl: Control, adapter: str | None = None
+) -> Generator[Update, None, tuple[list[Image.Image], Trajectory, str]]:
     """Denoise s.batch images; yields an Update per step, returns (pictures, trajectory, weights label).
     The work is not charged here (the caller charges the whole request once)."""
-    pipe, scheduler, label = _request_pipeline(s)
+    pipe, scheduler, label = _request_pipeline(s, adapter)
     x0_seen = _record_x0(scheduler)
     traj = Trajectory(
         total=s.steps,

@@ -18,7 +18,7 @@ from genlab.techniques.text_to_image.views import (
     shown,
 )
 from genlab.ui.components import Dropdown, controls, picture_input
-from genlab.ui.send import send_buttons
+from genlab.ui.send import adapter_input, send_buttons
 from genlab.ui.wiring import gallery, gallery_and_info, image_and_info, recipe_drop, stop_button, wire
 
 DESCRIPTION = (
@@ -121,6 +121,9 @@ def build() -> None:
         go = gr.Button("Generate", variant="primary")
         stop = stop_button()
         grid_btn = gr.Button("Seed × guidance grid")
+    with gr.Row():
+        adapter = adapter_input(t2i.NAME)
+        c.update(controls(S, ["lora_scale"]))
     status = gr.Markdown()
     images = gr.Gallery(label="Images", columns=8, height=210, object_fit="contain")  # one row of 8
     send_buttons(images, t2i.NAME)
@@ -153,11 +156,15 @@ def build() -> None:
     scrub_state = gr.State(None)
     scrub_step.change(scrub_at, [scrub_state, scrub_step], [scrub_xt, scrub_x0], queue=False, api_visibility="private")
     grid_out = gr.Image(label="Seed × guidance", type="filepath", interactive=False)
-    inputs = {k: c[k] for k in FIELDS}
+    taught = {"lora_scale": c["lora_scale"], "adapter": adapter}  # trailing, optional in the API
+    inputs = {**{k: c[k] for k in FIELDS}, **taught}
     outputs = [images, xt, x0, gif, plot, latent, status, scrub_state, scrub_step, scrub_xt, scrub_x0]
     wire(go.click, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop, api_name="text_to_image")
     wire(c["prompt"].submit, t2i, "generate", inputs, outputs, _done, live=_live, stop=stop)
-    grid_inputs = {k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]}
+    grid_inputs = {
+        **{k: c[k] for k in ["prompt", "negative_prompt", "model", "steps", "scheduler", "seed", "size"]},
+        **taught,
+    }
     grid_png = image_and_info("t2i-grid")
     wire(
         grid_btn.click,
@@ -169,7 +176,7 @@ def build() -> None:
         stop=stop,
         api_name="text_to_image_grid",
     )
-    recipe_drop(t2i, inputs, actions=("generate",))
+    recipe_drop(t2i, {k: c[k] for k in [*FIELDS, "lora_scale"]}, actions=("generate",))
     c["model"].change(
         adapt_to_model,
         [c["model"], c["steps"], c["batch"]],
