@@ -30,6 +30,7 @@ PUBLIC = {
     "/upscale",
     "/compare",
     "/train_live",
+    "/teach",
 }
 TABS = {
     "Style transfer": "Stylise",
@@ -41,6 +42,7 @@ TABS = {
     "Upscale": "Upscale",
     "Compare": "Compare",
     "Train live": "Train",
+    "Teach": "Teach",
     "History": "Refresh",
     "About": None,
 }
@@ -515,6 +517,70 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
     page.get_by_text("yours — trained in Train live (gan-collapse, 200 steps").first.wait_for(timeout=60_000)
     page.screenshot(path=str(shots_dir(tmp_path) / "run-train-live-in-gan.png"), full_page=True)
     page.close()
+
+
+def test_browser_teaches_uploaded_pictures_and_draws_with_them_in_prompt_to_image(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Teach", exact=True).click()
+    files = sorted(str(p) for p in (ROOT / "examples" / "teach" / "umbrella").glob("*.png"))[:6]
+    page.locator("#teach-upload input[type=file]").set_input_files(files)
+    page.wait_for_timeout(1500)
+    assert page.get_by_label("Pictures to teach").first.input_value() == "your pictures"
+    page.get_by_label("Trigger prompt").first.fill("a sks umbrella")
+    page.get_by_label("Class prompt (must not change)").first.fill("a hat")
+    page.locator("button:visible", has_text="Settings").first.click()
+    for label, value in (("Training steps", "30"), ("Show the samples every N steps", "10")):
+        box = page.get_by_label(f"number input for {label}").first
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Teach", exact=True).click()
+    grid = "#teach-grid img"
+    page.wait_for_function(
+        f"document.querySelector('{grid}') && document.querySelector('{grid}').naturalWidth > 0", timeout=120_000
+    )
+    first = page.get_attribute(grid, "src")
+    page.get_by_text("30/30 steps").first.wait_for(timeout=180_000)
+    page.wait_for_timeout(800)
+    assert _loaded_images(page, grid) == 1
+
+    def pixels_at(src):
+        with urllib.request.urlopen(urllib.parse.urljoin(app_url, src)) as r:
+            return np.asarray(Image.open(io.BytesIO(r.read())).convert("L"), dtype=np.float32)
+
+    now, before = pixels_at(page.get_attribute(grid, "src")), pixels_at(first)
+    assert now.shape != before.shape or np.abs(now - before).mean() > 3  # before/after grid, not the first one
+    assert page.get_by_text(".safetensors").first.is_visible()  # the adapter to download
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-teach.png"), full_page=True)
+    page.get_by_role("button", name="Use in Prompt-to-image").click()
+    page.get_by_role("button", name="Generate", exact=True).first.wait_for(state="visible", timeout=20_000)
+    page.wait_for_timeout(1000)
+    prompt = page.get_by_label("Prompt", exact=True).first
+    prompt.fill("a sks umbrella")
+    page.get_by_role("button", name="Generate", exact=True).first.click()
+    page.get_by_text("LoRA rank 8 taught in Teach (30 steps").first.wait_for(timeout=90_000)
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-teach-in-prompt.png"), full_page=True)
+    page.close()
+
+
+def test_client_teaches_and_refuses_bad_inputs(app_url):
+    from gradio_client import Client, handle_file
+
+    c = Client(app_url, verbose=False)
+    files = [handle_file(str(p)) for p in sorted((ROOT / "examples" / "teach" / "guitar").glob("*.png"))[:3]]
+    common = dict(pictures="your pictures", prompt="a sks guitar", class_prompt="a violin", steps=10, every=10)
+    grid, losses, adapter, info = c.predict(**common, images=files, api_name="/teach")
+    assert Path(grid).is_file() and adapter.endswith(".safetensors") and "10/10 steps" in info
+    assert "your pictures" in str(losses) and "class pictures (prior)" in str(losses)  # the loss plot's data
+    for values, message in [
+        (dict(images=files[:1]), "Upload 3-20 pictures"),
+        (dict(images=files, lr=float("nan")), "lr must be a number"),
+        (dict(images=files, prompt=""), "Type a prompt"),
+        (dict(images=files * 17), "at most 20 pictures"),
+    ]:
+        with pytest.raises(Exception, match=message):
+            c.predict(**{**common, **values}, api_name="/teach")
 
 
 def test_the_api_page_examples_name_real_parameters(app_url):

@@ -83,7 +83,15 @@ def _train_live(monkeypatch, tmp_path):
     return {"preset": "vae-beta-1", "steps": 20, "every": 10, "seed": 3}, {}
 
 
+def _teach(monkeypatch, tmp_path):
+    from genlab.models.diffusion import COLOUR_MODEL
+
+    monkeypatch.setattr("genlab.models.diffusion.MODELS", fixed_models(**{COLOUR_MODEL: tiny_colour_pipeline()}))
+    return {"steps": 10, "every": 5, "rank": 2, "seed": 5}, {}
+
+
 CASES = {
+    "teach": _teach,
     "edit": _edit,
     "compare": _compare,
     "train_live": _train_live,

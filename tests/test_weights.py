@@ -129,3 +129,22 @@ def test_wrong_shape_is_a_clear_error():
     model = torch.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="do not fit"):
         W.load_state(model, {"weight": torch.zeros(5, 5), "bias": torch.zeros(2)}, name="toy")
+
+
+def test_a_safetensors_file_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """Pickles start with 0x80; so does a safetensors file whose header length is 128 + 256 k bytes."""
+    import struct
+
+    import torch
+    from safetensors.torch import save_file
+
+    from genlab.core.weights import load_safetensors
+
+    for pad in range(300):
+        path = tmp_path / "w.safetensors"
+        save_file({"w": torch.ones(2)}, str(path), metadata={"note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80 and struct.unpack("<Q", path.read_bytes()[:8])[0] % 256 == 0x80
+    state, meta = load_safetensors(path)
+    assert torch.equal(state["w"], torch.ones(2)) and meta["note"].startswith("x")

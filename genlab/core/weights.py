@@ -153,17 +153,19 @@ def check_safetensors(path: Path) -> None:
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(8)
-        if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+        n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
+        header_fits = len(head) == 9 and head[8:9] == b"{" and 8 + n <= size  # a JSON header of a fitting length
+        if not header_fits and (head[:2] == b"PK" or head[:1] == b"\x80"):
             raise ValueError(
                 f"{path.name} is a pickle (torch.save/zip) file, not safetensors. "
                 "genlab never unpickles weights: convert it with safetensors.torch.save_file."
             )
-        if len(head) < 8:
+        if len(head) < 9:
             raise ValueError(f"{path.name} is truncated ({size} bytes): not a safetensors file.")
-        (n,) = struct.unpack("<Q", head)
         if n > size - 8 or n > 100_000_000:
             raise ValueError(f"{path.name} is not a valid safetensors file (bad header length).")
+        f.seek(8)
         header = f.read(n)
     try:
         meta = json.loads(header)

@@ -32,7 +32,6 @@ METHODS = ("lora", "textual inversion")
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 MAX_BYTES = 200 * 2**20  # a rank-64 LoRA on SD 1.5's attention is ~100 MB; the colour model's is < 5 MB
 PREFIX = "unet."
-KEEP_LOADED = 4  # adapter files kept loaded in a shared UNet at once
 _LORA_KEY = re.compile(r"^unet\.(?P<module>.+\.(?:to_q|to_k|to_v|to_out\.0))\.lora_(?P<ab>[AB])\.weight$")
 
 
@@ -180,25 +179,24 @@ def _check_lora(name: str, state: dict, meta: dict, unet) -> None:
 
 
 def apply(unet, adapter: Adapter | None, scale: float) -> None:
-    """Make `unet` run with this LoRA at `scale` (0 = the base model), or with no adapter at all.
+    """Make `unet` run with this LoRA at `scale` (0 = the base model), or as it was loaded (no adapter).
 
     The UNet is shared by every request; all model work runs on one thread (genlab.core.control), so each
-    request sets the state it needs before it runs. Each file is loaded into the UNet once (named by its hash)."""
+    request sets the state it needs before it runs. Only one adapter is ever in the UNet: any other is unloaded
+    (diffusers' unload_lora puts the original layers back), so requests without one run the unchanged model."""
     if not math.isfinite(scale):
         raise ValueError(f"The LoRA scale must be a number (got {scale!r}).")
-    loaded = list(getattr(unet, "peft_config", {}) or {})  # in loading order
-    if adapter is None or adapter.method != "lora":
-        if loaded:
-            unet.disable_adapters()
+    want = adapter.name if adapter is not None and adapter.method == "lora" else None
+    loaded = list(getattr(unet, "peft_config", {}) or {})
+    if loaded and loaded != [want]:
+        unet.unload_lora()
+        loaded = []
+    if want is None:
         return
-    if adapter.name not in loaded:
-        ours = [n for n in loaded if n.startswith("teach-") and n != "teach-training"]
-        for old in ours[: max(0, len(ours) - KEEP_LOADED + 1)]:  # the oldest files' adapters leave the UNet
-            unet.delete_adapters(old)
+    if not loaded:
         state = {k.removeprefix(PREFIX): v for k, v in adapter.state.items()}
         rank = int(adapter.meta["rank"])
         unet.load_lora_adapter(
-            state, prefix=None, adapter_name=adapter.name, metadata=lora_config(rank, float(adapter.meta["alpha"]))
+            state, prefix=None, adapter_name=want, metadata=lora_config(rank, float(adapter.meta["alpha"]))
         )
-    unet.enable_adapters()
-    unet.set_adapters([adapter.name], [float(scale)])
+    unet.set_adapters([want], [float(scale)])

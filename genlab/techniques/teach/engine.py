@@ -211,9 +211,11 @@ def run(s: Settings, inputs: dict, ctl: Control):
         raise ValueError(
             "Textual inversion is built for genlab's colour model (its MiniLM text encoder); use LoRA on hub models."
         )
+    _halt(ctl)
     sha = diffusion.unet_sha(pipe)
     adapters.apply(base.unet, None, 1.0)  # the base model: no adapter from another request
     ims = load_pictures(files, base.side)
+    _halt(ctl)
     yield Update(0, s.steps, f"encoding your {len(ims)} pictures and the prompts (once)")
     x = to_batch(ims)
     z = base.latents(x)  # [N,C,h,w]
@@ -224,9 +226,11 @@ def run(s: Settings, inputs: dict, ctl: Control):
     t0 = time.perf_counter()
     prior_z = None
     if s.prior and s.method == "lora":
+        _halt(ctl)
         yield Update(0, s.steps, f"drawing {PRIOR_PICTURES} pictures of {s.class_prompt!r} for prior preservation")
         seeds = [s.seed + 1000 + i for i in range(PRIOR_PICTURES)]
         prior_z = base.latents(to_batch([im.convert("RGB") for im in base.sample(s.class_prompt, seeds, steps=20)]))
+    _halt(ctl)
     yield Update(0, s.steps, "the samples before teaching (step 0)")
     before_trigger = base.sample(s.prompt, grid_seeds)
     before_class = base.sample(s.class_prompt, grid_seeds)
@@ -245,7 +249,6 @@ def run(s: Settings, inputs: dict, ctl: Control):
         grads_before = {n: p.requires_grad for n, p in base.unet.named_parameters()}
         base.unet.requires_grad_(False)
         base.unet.add_adapter(LoraConfig(init_lora_weights="gaussian", **adapters.lora_config(s.rank)), TRAINING)
-        base.unet.enable_adapters()
         base.unet.set_adapters([TRAINING], [1.0])
         cast_training_params(base.unet, torch.float32)
         params = [p for p in base.unet.parameters() if p.requires_grad]
@@ -325,7 +328,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
             adapters.save_embedding(path, vector, sha, info)
     finally:
         if vector is None:
-            base.unet.delete_adapters(TRAINING)
+            base.unet.unload_lora()  # the original layers back: the shared UNet is as it was
             for n, p in base.unet.named_parameters():
                 p.requires_grad_(grads_before.get(n, False))
     if done == 0:  # stopped before the first step: the grid is the base model's
@@ -352,6 +355,11 @@ def run(s: Settings, inputs: dict, ctl: Control):
     )
     data = {"losses": losses, "adapter": str(path), "sha": adapter.sha}
     yield Result([comparison], [recipe], info_md, ["before and after, same seeds"], data, ctl.reason)
+
+
+def _halt(ctl: Control) -> None:
+    if ctl.halted():
+        raise ValueError("Stopped before teaching began: nothing was learned yet.")
 
 
 def _row(im: Image.Image, k: int, cell: int = 128, band: int = 18) -> list[Image.Image]:
