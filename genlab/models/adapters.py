@@ -62,6 +62,14 @@ class Adapter:
         )
 
 
+def embed_dim(text_encoder) -> int | None:
+    """The input-embedding size of genlab's MiniLM SentenceEncoder (what a textual-inversion vector must have),
+    None for any other text encoder (textual inversion is built for MiniLM only)."""
+    if not hasattr(text_encoder, "word_pieces"):
+        return None
+    return int(text_encoder.model.get_input_embeddings().weight.shape[1])
+
+
 def lora_config(rank: int, alpha: float | None = None) -> dict:
     """peft LoraConfig kwargs for the UNet's attention projections; alpha = rank (scale 1) unless given."""
     return {"r": int(rank), "lora_alpha": float(alpha or rank), "target_modules": list(TARGETS)}

@@ -212,8 +212,7 @@ def use_adapter(base, pipe, path: str | None, scale: float) -> str:
     if not path or scale == 0:
         adapters.apply(base.unet, None, 1.0)
         return " + the adapter at scale 0 (the base model)" if path else ""
-    enc = getattr(base, "text_encoder", None)
-    dim = enc.model.get_input_embeddings().weight.shape[1] if hasattr(enc, "word_pieces") else None
+    dim = adapters.embed_dim(getattr(base, "text_encoder", None))
     a = adapters.read(path, base=unet_sha(base), unet=base.unet, embed_dim=dim)
     if a.method == "lora":
         adapters.apply(base.unet, a, scale)

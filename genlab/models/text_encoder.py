@@ -64,7 +64,7 @@ class SentenceEncoder(torch.nn.Module):
         Differentiable in `vector` (MiniLM itself is frozen)."""
         pieces = self.word_pieces(word)
         cls, sep, pad = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
-        rows, marks = [], []
+        rows, marks, lengths = [], [], []
         for t in texts:
             ids = self.tokenizer(t, add_special_tokens=False)["input_ids"]
             out, mark, i = [cls], [], 0
@@ -77,10 +77,11 @@ class SentenceEncoder(torch.nn.Module):
                     out.append(ids[i])
                     i += 1
             out = [*out[: max_length - 1], sep]
+            lengths.append(len(out))
             rows.append(out + [pad] * (max_length - len(out)))
             marks.append([m for m in mark if m < max_length - 1])
         ids = torch.tensor(rows)
-        mask = torch.tensor([[1] * (len(r) - r[::-1].index(sep)) + [0] * r[::-1].index(sep) for r in rows]).bool()
+        mask = torch.arange(max_length)[None] < torch.tensor(lengths)[:, None]  # [B,L]: [CLS] ... [SEP]
         emb = self.model.get_input_embeddings()(ids)  # [B,L,384]
         sel = torch.zeros(ids.shape, dtype=torch.bool)
         for b, ms in enumerate(marks):

@@ -88,22 +88,24 @@ def picked(value, index: int | None = None) -> str:
     return value
 
 
+def _file_box(title: str, label: str, note: str, elem_id: str | None = None) -> tuple[gr.File, gr.Accordion]:
+    """A closed accordion holding an optional .safetensors file (this visit only) and what it does."""
+    with gr.Accordion(title, open=False) as box:
+        file = gr.File(label=label, file_types=[".safetensors"], type="filepath", height=100, elem_id=elem_id)
+        gr.Markdown(note)
+    return file, box
+
+
 def weights_input(kind: str) -> gr.File:
     """An optional file of weights trained in the Train live tab, for a tab whose sampler takes that kind of network
     ("gan" or "vae"; the tab id is the kind). Train live's "Load into …" button fills it."""
-    with gr.Accordion("Your weights from Train live (optional; this visit only)", open=False) as box:
-        file = gr.File(
-            label="Weights trained in the Train live tab (.safetensors); empty = genlab's shipped weights",
-            file_types=[".safetensors"],
-            type="filepath",
-            height=100,
-        )
-        gr.Markdown(
-            "With a file here, the network **you** trained draws instead of genlab's, until you clear it or leave "
-            "the page. It is never saved into genlab."
-        )
-    _REGISTRY.weights[kind] = (file, box)
-    return file
+    _REGISTRY.weights[kind] = _file_box(
+        "Your weights from Train live (optional; this visit only)",
+        "Weights trained in the Train live tab (.safetensors); empty = genlab's shipped weights",
+        "With a file here, the network **you** trained draws instead of genlab's, until you clear it or leave "
+        "the page. It is never saved into genlab.",
+    )
+    return _REGISTRY.weights[kind][0]
 
 
 def send_weights(source: gr.File) -> gr.Button:
@@ -134,20 +136,14 @@ def _route_weights(path: str | None, kinds: list[str]) -> tuple:
 def adapter_input(tab: str) -> gr.File:
     """An optional adapter file taught in the Teach tab (LoRA or textual inversion) for a diffusion tab; Teach's
     "Use in …" buttons fill it. The tab's "lora_scale" setting says how strongly it acts."""
-    with gr.Accordion("Your adapter from Teach (optional; this visit only)", open=False) as box:
-        file = gr.File(
-            label="Adapter taught in the Teach tab (.safetensors); empty = the base model",
-            file_types=[".safetensors"],
-            type="filepath",
-            height=100,
-            elem_id=f"{tab}-adapter",
-        )
-        gr.Markdown(
-            "With a file here the model draws with what **you** taught it: use the trigger prompt's token "
-            "(e.g. *a sks tiger*). Scale 0 is the base model. Nothing is saved into genlab."
-        )
-    _REGISTRY.adapters[tab] = (file, box)
-    return file
+    _REGISTRY.adapters[tab] = _file_box(
+        "Your adapter from Teach (optional; this visit only)",
+        "Adapter taught in the Teach tab (.safetensors); empty = the base model",
+        "With a file here the model draws with what **you** taught it: use the trigger prompt's token "
+        "(e.g. *a sks tiger*). Scale 0 is the base model. Nothing is saved into genlab.",
+        elem_id=f"{tab}-adapter",
+    )
+    return _REGISTRY.adapters[tab][0]
 
 
 def send_adapter(source: gr.File, tab: str, text: str) -> gr.Button:

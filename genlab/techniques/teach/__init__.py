@@ -65,6 +65,10 @@ class Settings(S.Settings):
             )
         if self.token in re.findall(r"[a-z0-9]+", self.class_prompt.lower()):
             raise ValueError("The class prompt must not contain the token: it shows what should not change.")
+        if self.method == "textual inversion" and self.model != COLOUR_MODEL:
+            raise ValueError(
+                "Textual inversion is built for genlab's colour model (its MiniLM text encoder); use LoRA on hub models."
+            )
         if self.every > self.steps:
             raise ValueError(f"every ({self.every}) must not exceed steps ({self.steps}): no samples would be shown.")
 

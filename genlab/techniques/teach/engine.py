@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from genlab.colour.ldm import MAX_TOKENS
 from genlab.core.control import Control
 from genlab.core.devices import cpu_generator
 from genlab.core.images import open_image
@@ -117,7 +118,7 @@ class Base:
                 with torch.no_grad():
                     h, m, p = self.pipe.encode_prompt(prompts)
             else:
-                h, m, p = self.pipe.text_encoder.tokens_with(prompts, *embedding, 24)
+                h, m, p = self.pipe.text_encoder.tokens_with(prompts, *embedding, MAX_TOKENS)
             dev, dt = self.device, self.unet.dtype
             return dict(
                 encoder_hidden_states=h.to(dev, dt), class_labels=p.to(dev, dt), encoder_attention_mask=m.to(dev)
@@ -207,10 +208,6 @@ def run(s: Settings, inputs: dict, ctl: Control):
     yield Update(0, s.steps, f"loading {s.model} (first use only)")
     pipe, label = diffusion.MODELS.get(s.model)
     base = Base(pipe, s.model)
-    if s.method == "textual inversion" and not base.colour:
-        raise ValueError(
-            "Textual inversion is built for genlab's colour model (its MiniLM text encoder); use LoRA on hub models."
-        )
     _halt(ctl)
     sha = diffusion.unet_sha(pipe)
     adapters.apply(base.unet, None, 1.0)  # the base model: no adapter from another request
@@ -256,7 +253,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
         vector = _init_vector(base, s).requires_grad_(True)
         params = [vector]
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0 if vector is not None else 1e-2)
-    done, latest = 0, first
+    done, after_trigger, after_class = 0, before_trigger, before_class  # the latest samples
     try:
         for i in range(s.steps):
             if ctl.halted():
@@ -292,11 +289,10 @@ def run(s: Settings, inputs: dict, ctl: Control):
             done = i + 1
             if done % s.every == 0 or done == s.steps:
                 emb = None if vector is None else (s.token, vector.detach())
+                after_trigger = base.sample(s.prompt, grid_seeds, emb)
+                after_class = base.sample(s.class_prompt, grid_seeds, emb)
                 latest = grid(
-                    [
-                        (f"step {done} · {s.prompt}", base.sample(s.prompt, grid_seeds, emb)),
-                        (f"step {done} · {s.class_prompt}", base.sample(s.class_prompt, grid_seeds, emb)),
-                    ]
+                    [(f"step {done} · {s.prompt}", after_trigger), (f"step {done} · {s.class_prompt}", after_class)]
                 )
                 rate = done / (time.perf_counter() - t0)
                 yield Update(
@@ -331,15 +327,13 @@ def run(s: Settings, inputs: dict, ctl: Control):
             base.unet.unload_lora()  # the original layers back: the shared UNet is as it was
             for n, p in base.unet.named_parameters():
                 p.requires_grad_(grads_before.get(n, False))
-    if done == 0:  # stopped before the first step: the grid is the base model's
-        latest = first
-    adapter = adapters.read(path, base=sha, unet=base.unet, embed_dim=_embed_dim(base))
+    adapter = adapters.read(path, base=sha, unet=base.unet, embed_dim=adapters.embed_dim(base.pipe.text_encoder))
     comparison = grid(
         [
             (f"before · {s.prompt}", before_trigger),
-            (f"after {done} steps · {s.prompt}", _row(latest, 0)),
+            (f"after {done} steps · {s.prompt}", after_trigger),
             (f"before · {s.class_prompt}", before_class),
-            (f"after {done} steps · {s.class_prompt}", _row(latest, 1)),
+            (f"after {done} steps · {s.class_prompt}", after_class),
         ]
     )
     weights = f"{label}; taught: {adapter.label()}"
@@ -360,15 +354,3 @@ def run(s: Settings, inputs: dict, ctl: Control):
 def _halt(ctl: Control) -> None:
     if ctl.halted():
         raise ValueError("Stopped before teaching began: nothing was learned yet.")
-
-
-def _row(im: Image.Image, k: int, cell: int = 128, band: int = 18) -> list[Image.Image]:
-    """Row k's pictures back out of a grid() image."""
-    y = k * (cell + band) + band
-    return [im.crop((j * cell, y, (j + 1) * cell, y + cell)) for j in range(im.width // cell)]
-
-
-def _embed_dim(base: Base) -> int | None:
-    enc = getattr(base.pipe, "text_encoder", None)
-    emb = getattr(getattr(enc, "model", None), "get_input_embeddings", None)
-    return int(emb().weight.shape[1]) if emb else None
