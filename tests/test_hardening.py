@@ -332,7 +332,15 @@ def test_bad_numbers_and_text_through_the_api(client, endpoint, change, why):
     assert len(str(e.value)) < 300
 
 
-EDIT_RAW = f'[null, "a cat", "", "{OFFLINE_COLOUR}", STRENGTH, 2, 5, "DDIM", 1, 0, 64, 0, 0, 0, 1]'  # settings first
+EDIT_RAW = (
+    f'[null, "a cat", "", "{OFFLINE_COLOUR}", STRENGTH, 2, 5, "DDIM", 1, 0, 64, 0, 0, 0, 1, 1, null]'  # settings first;
+)
+# the last two: adapter scale and the optional adapter file
+
+
+TEACH_RAW = (  # pictures, method, prompt, token, class prompt, rank, steps, lr, prior, flip, every, model, seed, images
+    f'["tiger", "lora", "a sks tiger", "sks", "a cat", 8, 10, LR, true, true, 10, "{OFFLINE_COLOUR}", 0, []]'
+)
 
 
 def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
@@ -352,13 +360,19 @@ def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
 @pytest.mark.parametrize(
     "endpoint,data,why",
     [
-        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, NaN, "DDIM", 0, 512, 1]', "guidance must be"),
-        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1]', "guidance must be"),
-        ("/text_to_image", f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1]', "steps must be a whole number"),
+        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, NaN, "DDIM", 0, 512, 1, 1, null]', "guidance must be"),
+        ("/text_to_image", f'["a bag", "", "{OFFLINE}", 4, Infinity, "DDIM", 0, 512, 1, 1, null]', "guidance must be"),
+        (
+            "/text_to_image",
+            f'["a bag", "", "{OFFLINE}", NaN, 3, "DDIM", 0, 512, 1, 1, null]',
+            "steps must be a whole number",
+        ),
         ("/gan_sample", '[0, 4, "any", NaN, null]', "truncation must be"),  # null: the optional weights
         ("/image_to_image", EDIT_RAW.replace("STRENGTH", "NaN"), "strength must be a number"),
         ("/vae_sample", "[0, 4, -Infinity, null]", "temperature must be"),
         ("/gan_sample", '[0, [4], "any", 0, null]', "count must be a whole number"),
+        ("/teach", TEACH_RAW.replace("LR", "NaN"), "lr must be a number"),
+        ("/teach", TEACH_RAW.replace("LR", "Infinity"), "lr must be a number"),
     ],
 )
 def test_nan_infinity_and_wrong_types_from_a_raw_caller(app_url, endpoint, data, why):

@@ -223,6 +223,9 @@ def test_as_a_space_every_tabs_main_action_works(space):
     grid, _, _, weights, status = c.predict(preset="gan-stable", steps=20, every=10, seed=0, api_name="/train_live")
     made["train_live"] = grid
     assert Path(weights).is_file() and "20" in status
+    grid, _, adapter, status = c.predict(pictures="tiger", steps=10, every=10, seed=0, api_name="/teach")
+    made["teach"] = grid
+    assert Path(adapter).is_file() and "10/10 steps" in status
     techniques = {api: read_recipe(path)["technique"] for api, path in made.items()}
     assert set(techniques.values()) == {t.NAME for t in REGISTRY}, techniques  # every tab made its picture
     calls = [json.loads(line) for line in (tmp / "gpu-calls.jsonl").read_text().splitlines()]
