@@ -534,6 +534,8 @@ def test_browser_teaches_uploaded_pictures_and_draws_with_them_in_prompt_to_imag
     page.locator("button:visible", has_text="Settings").first.click()
     for label, value in (("Training steps", "30"), ("Show the samples every N steps", "10")):
         box = page.get_by_label(f"number input for {label}").first
+        box.wait_for(state="visible", timeout=20_000)  # the accordion's contents mount when it opens
+        page.wait_for_timeout(500)
         box.fill(value)
         box.press("Enter")
         page.wait_for_timeout(300)
