@@ -136,13 +136,22 @@ class ColourLDMPipeline(DiffusionPipeline):
         x = self.vae.decode(self.denormalise(zn).to(self.vae.dtype)).sample
         return (x.float() / 2 + 0.5).clamp(0, 1)
 
-    def predict_noise(self, x, t, cond, guidance_scale: float):
-        """epsilon_hat with classifier-free guidance (Ho & Salimans 2022, eq. 6); cond from _conditions."""
+    def predict_noise(self, x, t, cond, guidance_scale: float, control=None):
+        """epsilon_hat with classifier-free guidance (Ho & Salimans 2022, eq. 6); cond from _conditions.
+        control = (ControlNetModel, edge map [B,1,128,128], scale) adds its residuals to the UNet's skips."""
         h, m, p = cond
         use_cfg = guidance_scale != 1.0
         xin = torch.cat([x] * 2) if use_cfg else x
         xin = self.scheduler.scale_model_input(xin, t)
-        eps = self.unet(xin, t, h, class_labels=p, encoder_attention_mask=m).sample
+        extra = {}
+        if control is not None:
+            net, image, scale = control
+            image = torch.cat([image] * 2) if use_cfg else image
+            down, mid = net(
+                xin, t, h, controlnet_cond=image.to(xin), conditioning_scale=scale, class_labels=p, return_dict=False
+            )
+            extra = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
+        eps = self.unet(xin, t, h, class_labels=p, encoder_attention_mask=m, **extra).sample
         if use_cfg:
             eps_u, eps_c = eps.chunk(2)
             eps = eps_u + guidance_scale * (eps_c - eps_u)
@@ -170,10 +179,24 @@ class ColourLDMPipeline(DiffusionPipeline):
         output_type: str = "pil",
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: tuple[str, ...] = ("latents",),
+        controlnet=None,
+        image: torch.Tensor | None = None,
+        controlnet_conditioning_scale: float = 1.0,
+        control_guidance_start: float = 0.0,
+        control_guidance_end: float = 1.0,
     ) -> ImagePipelineOutput:
+        """As diffusers' pipelines; with `controlnet` (a ControlNetModel for this UNet) and `image` (edge maps
+        [1 or B,1,128,128] in {0,1}), the ControlNet steers the steps in [start, end) of the schedule (fractions),
+        its residuals scaled by controlnet_conditioning_scale (StableDiffusionControlNetPipeline's arguments)."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
         b = len(prompts)
+        if controlnet is not None:
+            if image is None or image.ndim != 4 or image.shape[1] != 1 or len(image) not in (1, b):
+                raise ValueError("A ControlNet call needs image: edge maps [1 or B,1,H,W].")
+            if not 0.0 <= control_guidance_start < control_guidance_end <= 1.0:
+                raise ValueError("control_guidance_start must be below control_guidance_end, both in [0, 1].")
+            image = image.expand(b, -1, -1, -1) if len(image) == 1 else image
         cond = self._conditions(prompts, negative_prompt, guidance_scale)
         dev, dt = self.unet.device, self.unet.dtype
         if latents is None:
@@ -182,10 +205,13 @@ class ColourLDMPipeline(DiffusionPipeline):
         latents = latents * self.scheduler.init_noise_sigma
         self._interrupt.clear()
         self._num_timesteps = len(self.scheduler.timesteps)
+        n = len(self.scheduler.timesteps)
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             if self._interrupt.is_set():
                 break
-            eps = self.predict_noise(latents, t, cond, guidance_scale)
+            on = controlnet is not None and control_guidance_start <= i / n < control_guidance_end
+            control = (controlnet, image, controlnet_conditioning_scale) if on else None
+            eps = self.predict_noise(latents, t, cond, guidance_scale, control)
             latents = self.scheduler.step(eps, t, latents, generator=generator).prev_sample
             if callback_on_step_end is not None:
                 out = callback_on_step_end(self, i, t, {"latents": latents, "noise_pred": eps})
@@ -213,16 +239,56 @@ def shipped_dir():
     return REPO_WEIGHTS / SHIPPED_NAME
 
 
+PREVIEW_FILE = "latent_rgb.json"  # the shipped [5,3] preview map, fitted on real pictures' latents
+
+
 @torch.no_grad()
-def fit_latent_rgb(pipe: ColourLDMPipeline, n: int = 32, seed: int = 0) -> torch.Tensor:
+def fit_latent_rgb(pipe: ColourLDMPipeline, n: int = 32, seed: int = 0, latents: torch.Tensor | None = None):
     """A [5,3] affine map from a normalised latent pixel (4 channels + 1) to the RGB in [-1,1] the VAE decodes
-    around it (8x8 average), least squares over n N(0,1) latents: a preview of z_t without decoding
-    (the idea of SD_LATENT_RGB for Stable Diffusion)."""
-    z = torch.randn(n, *LATENT_SHAPE, generator=torch.Generator().manual_seed(seed))
-    x = pipe.decode_latents(z.to(pipe.vae.device, pipe.vae.dtype)).float().cpu() * 2 - 1  # [n,3,128,128]
-    target = torch.nn.functional.avg_pool2d(x, 8).permute(0, 2, 3, 1).reshape(-1, 3)  # [n*256,3]
-    a = torch.cat([z.permute(0, 2, 3, 1).reshape(-1, 4), torch.ones(len(target), 1)], 1)  # [n*256,5]
+    around it (8x8 average), least squares over `latents` [N,4,16,16] (pictures' latents: what the last steps
+    look like) or, without them, n N(0,1) latents: a preview of z_t without decoding (SD_LATENT_RGB's idea)."""
+    z = latents if latents is not None else torch.randn(n, *LATENT_SHAPE, generator=torch.Generator().manual_seed(seed))
+    x = pipe.decode_latents(z.to(pipe.vae.device, pipe.vae.dtype)).float().cpu() * 2 - 1  # [N,3,128,128]
+    target = torch.nn.functional.avg_pool2d(x, 8).permute(0, 2, 3, 1).reshape(-1, 3)  # [N*256,3]
+    a = torch.cat([z.float().cpu().permute(0, 2, 3, 1).reshape(-1, 4), torch.ones(len(target), 1)], 1)  # [N*256,5]
     return torch.linalg.lstsq(a, target).solution  # [5,3]
+
+
+def fit_preview_file(folder: str, data: str = "~/.cache/genlab/colour128", n: int = 96, seed: int = 0) -> dict:
+    """Fit the preview map on n train-split pictures' latents and write it into the pipeline folder; returns
+    the mean |error| (0-255) of both maps on the model's own final latents (8 prompts, seeds 100-107)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from genlab.colour import data as colour_data
+
+    pipe = load_pipeline(folder)
+    imgs, _ = colour_data.load_split(data, "train")
+    pick = np.sort(np.random.default_rng(seed).choice(len(imgs), n, replace=False))
+    x = torch.from_numpy(imgs[pick]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    z = torch.cat([pipe.encode_images(x[i : i + 16]) for i in range(0, n, 16)])
+    fitted = fit_latent_rgb(pipe, latents=z)
+    prompts = ["a red apple", "a blue car", "a green tree", "a yellow star", "a cat face", "a slice of pizza"]
+    prompts += ["a house, clip art", "a purple flower"]
+    gens = [torch.Generator().manual_seed(100 + i) for i in range(len(prompts))]
+    zf = pipe(prompts, generator=gens, output_type="latent").images
+    target = torch.nn.functional.avg_pool2d(pipe.decode_latents(zf).float() * 2 - 1, 8)
+
+    def err(m):
+        rgb = torch.einsum("bchw,cr->brhw", zf, m[:4]) + m[4].view(1, 3, 1, 1)
+        return round(float((rgb.clamp(-1, 1) - target).abs().mean() * 127.5), 2)
+
+    figures = {"random_latents_fit": err(fit_latent_rgb(pipe)), "pictures_fit": err(fitted)}
+    out = {
+        "map": fitted.tolist(),
+        "fitted_on": f"{n} train-split pictures' latents (seed {seed})",
+        "mean_abs_error_0_255": figures,
+        "command": f"python -m genlab.colour.ldm --fit-preview {folder}",
+    }
+    (Path(folder) / PREVIEW_FILE).write_text(json.dumps(out, indent=2))
+    return figures
 
 
 def load_pipeline(path: str | None = None) -> ColourLDMPipeline:
@@ -241,9 +307,25 @@ def load_pipeline(path: str | None = None) -> ColourLDMPipeline:
     )
     pipe.unet.to(memory_format=torch.channels_last)
     pipe.set_progress_bar_config(disable=True)
-    pipe.latent_rgb = fit_latent_rgb(pipe)
+    preview = Path(path) / PREVIEW_FILE
+    if preview.is_file():  # fitted on real pictures' latents (fit_preview_file)
+        import json
+
+        pipe.latent_rgb = torch.tensor(json.loads(preview.read_text())["map"], dtype=torch.float32)
+    else:
+        pipe.latent_rgb = fit_latent_rgb(pipe)
     from genlab.techniques.text_to_image.prior import PRIOR_FILE, CaptionPrior
 
     if (Path(path) / PRIOR_FILE).is_file():  # the training names, to show which ones a prompt is nearest to
         pipe.prior = CaptionPrior.load(Path(path) / PRIOR_FILE)
     return pipe
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Fit the colour pipeline's latent-to-RGB preview map")
+    ap.add_argument("--fit-preview", required=True, metavar="FOLDER", help="a colour pipeline folder")
+    ap.add_argument("--data", default="~/.cache/genlab/colour128")
+    a = ap.parse_args()
+    print(fit_preview_file(a.fit_preview, a.data))
