@@ -221,12 +221,6 @@ def run(s: Settings, inputs: dict, ctl: Control):
     class_cond = base.cond([s.class_prompt])
     grid_seeds = [s.seed + i for i in range(GRID_SEEDS)]
     t0 = time.perf_counter()
-    prior_z = None
-    if s.prior and s.method == "lora":
-        _halt(ctl)
-        yield Update(0, s.steps, f"drawing {PRIOR_PICTURES} pictures of {s.class_prompt!r} for prior preservation")
-        seeds = [s.seed + 1000 + i for i in range(PRIOR_PICTURES)]
-        prior_z = base.latents(to_batch([im.convert("RGB") for im in base.sample(s.class_prompt, seeds, steps=20)]))
     _halt(ctl)
     yield Update(0, s.steps, "the samples before teaching (step 0)")
     before_trigger = base.sample(s.prompt, grid_seeds)
@@ -236,6 +230,12 @@ def run(s: Settings, inputs: dict, ctl: Control):
     yield Update(
         0, s.steps, f"first samples after {time.perf_counter() - t0:.1f} s", preview=first, data={"losses": losses}
     )
+    prior_z = None
+    if s.prior and s.method == "lora":  # after the first grid: the person sees the samples while these are drawn
+        _halt(ctl)
+        yield Update(0, s.steps, f"drawing {PRIOR_PICTURES} pictures of {s.class_prompt!r} for prior preservation")
+        seeds = [s.seed + 1000 + i for i in range(PRIOR_PICTURES)]
+        prior_z = base.latents(to_batch([im.convert("RGB") for im in base.sample(s.class_prompt, seeds, steps=20)]))
     gen = torch.Generator().manual_seed(s.seed)
     vector = None
     torch.manual_seed(s.seed)  # peft's gaussian init of lora_A
