@@ -1,7 +1,8 @@
 """Train genlab's own models: python -m genlab.train dcgan|vae|vae2d|classifier|text2image [options].
 
 The colour models have their own trainers, reached from here too: `python -m genlab.train colour-vae …`
-(genlab.colour.train_vae) and `python -m genlab.train colour-ldm …` (genlab.colour.train_ldm, on accelerate).
+(genlab.colour.train_vae), `python -m genlab.train colour-ldm …` (genlab.colour.train_ldm, on accelerate) and
+`python -m genlab.train colour-control …` (genlab.colour.train_control: the ControlNet).
 
 Built on accelerate, so `accelerate launch -m genlab.train ...` spreads the same command over GPUs or
 machines. Each epoch saves a sample grid and a resumable checkpoint (accelerate's save_state) in --out;
@@ -120,7 +121,11 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
-COLOUR_TRAINERS = {"colour-vae": "genlab.colour.train_vae", "colour-ldm": "genlab.colour.train_ldm"}
+COLOUR_TRAINERS = {
+    "colour-vae": "genlab.colour.train_vae",
+    "colour-ldm": "genlab.colour.train_ldm",
+    "colour-control": "genlab.colour.train_control",
+}
 
 
 def main(argv=None) -> dict:

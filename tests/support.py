@@ -294,3 +294,16 @@ def descend(loss, parameters, *, steps: int, lr: float) -> tuple[float, float]:
         loss().backward()
         opt.step()
     return before, loss().item()
+
+
+def tiny_controlnet(pipe):
+    """A ControlNet copied from the tiny colour pipeline's UNet, its zero convolutions given small seeded weights
+    (a fresh ControlNet adds exactly nothing), so control visibly changes the pictures."""
+    from genlab.colour import control
+
+    torch.manual_seed(1)
+    net = control.build_controlnet(pipe.unet)
+    with torch.no_grad():
+        for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
+            torch.nn.init.normal_(conv.weight, std=0.05)
+    return net.eval()

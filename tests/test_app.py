@@ -28,6 +28,7 @@ PUBLIC = {
     "/inpaint",
     "/outpaint",
     "/edit_strength_sweep",
+    "/control",
     "/upscale",
     "/compare",
     "/train_live",
@@ -40,6 +41,7 @@ TABS = {
     "VAE": "Sample",
     "Prompt-to-image": "Generate",
     "Edit": "Inpaint",
+    "Control": "Generate with control",
     "Upscale": "Upscale",
     "Compare": "Compare",
     "Train live": "Train",
@@ -588,6 +590,58 @@ def test_client_teaches_and_refuses_bad_inputs(app_url):
     ]:
         with pytest.raises(Exception, match=message):
             c.predict(**{**common, **values}, api_name="/teach")
+
+
+def test_browser_control_follows_lines_drawn_with_the_mouse(app_url, browser, tmp_path):
+    """Control: a zig-zag and a box drawn on the canvas with the mouse, Generate: the edge map the ControlNet saw,
+    the pictures with control and the same seeds without, and the edge F1 of both."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    page.get_by_role("tab", name="Control", exact=True).click()
+    page.wait_for_timeout(1500)
+    canvas = page.locator("#control-sketch canvas").locator("visible=true").last
+    box = canvas.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    for stroke in [
+        [(0.25, 0.3), (0.75, 0.3), (0.75, 0.75), (0.25, 0.75), (0.25, 0.3)],  # a box
+        [(0.3, 0.2), (0.5, 0.1), (0.7, 0.2)],  # a roof
+    ]:
+        page.mouse.move(x + stroke[0][0] * w, y + stroke[0][1] * h)
+        page.mouse.down()
+        for fx, fy in stroke[1:]:
+            page.mouse.move(x + fx * w, y + fy * h, steps=12)
+        page.mouse.up()
+    page.wait_for_timeout(500)
+    page.get_by_label("Prompt", exact=True).first.fill("a house, clip art")
+    page.get_by_role("button", name="Generate with control", exact=True).click()
+    page.get_by_text("Edge alignment").first.wait_for(timeout=180_000)
+    page.wait_for_timeout(800)
+    assert _loaded_images(page, "img[src*='control-']") >= 9  # the edge map, 4 with and 4 without control
+    text = page.inner_text("body")
+    assert "with control" in text and "without control" in text and "weights/colour_controlnet" in text
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-control.png"), full_page=True)
+    page.close()
+
+
+def test_client_controls_with_an_uploaded_drawing_and_refuses_bad_inputs(app_url):
+    from gradio_client import Client, handle_file
+
+    c = Client(app_url, verbose=False)
+    lines = handle_file(str(ROOT / "examples" / "control" / "star-lines.png"))
+    sketch = {"background": lines, "layers": [], "composite": lines}
+    edges, controlled, plain, info = c.predict(
+        sketch=sketch, prompt="a yellow star", steps=10, batch=2, api_name="/control"
+    )
+    assert Path(edges).is_file() and len(controlled) == 2 and len(plain) == 2
+    assert "Edge alignment" in info and "without" in info
+    for values, message in [
+        (dict(sketch=None), "Draw lines on the canvas"),
+        (dict(start=0.5, end=0.5), "must be below Control until"),
+        (dict(strength=2.5), "strength must be a number from 0 to 2"),
+    ]:
+        with pytest.raises(Exception, match=message):
+            c.predict(**{"sketch": sketch, **values}, api_name="/control")
 
 
 def test_the_api_page_examples_name_real_parameters(app_url):

@@ -90,7 +90,22 @@ def _teach(monkeypatch, tmp_path):
     return {"steps": 10, "every": 5, "rank": 2, "seed": 5}, {}
 
 
+def _control(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from support import tiny_controlnet
+
+    from genlab.models.diffusion import COLOUR_MODEL
+
+    pipe = tiny_colour_pipeline()
+    monkeypatch.setattr("genlab.models.diffusion.MODELS", fixed_models(**{COLOUR_MODEL: pipe}))
+    net = tiny_controlnet(pipe)
+    monkeypatch.setattr("genlab.techniques.control.engine.CONTROLNET", SimpleNamespace(get=lambda: (net, "tiny")))
+    return {"steps": 4, "batch": 2, "seed": 5}, {"sketch": str(EXAMPLES / "control" / "apple-lines.png")}
+
+
 CASES = {
+    "control": _control,
     "teach": _teach,
     "edit": _edit,
     "compare": _compare,

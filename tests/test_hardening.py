@@ -26,6 +26,7 @@ OFFLINE = "genlab Fashion-MNIST text-to-image (offline)"
 OFFLINE_COLOUR = "genlab colour latent diffusion (offline)"
 PHOTO = ROOT / "examples/content/chelsea.jpg"
 PAINTING = ROOT / "examples/styles/hokusai_great_wave.jpg"
+LINES = ROOT / "examples/control/apple-lines.png"
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +144,7 @@ IMAGE_SLOTS = {
     "vae end": ("/vae_interpolate", lambda bad, good: dict(image_a=good, image_b=bad)),
     "edit mask": ("/inpaint", lambda bad, good: dict(editor=_editor(good), mask=bad, steps=1, batch=1)),
     "latent space picture": ("/latent_space", lambda bad, good: dict(image=bad)),
+    "control sketch": ("/control", lambda bad, good: dict(sketch=_editor(bad), steps=1, batch=1, compare=False)),
 }
 
 
@@ -282,6 +284,13 @@ BAD_NUMBERS = [
     ("/compare", {"steps": 10**6}, "steps must be 1-100"),
     ("/train_live", {"steps": 10**6}, "steps must be 10-2000"),
     ("/train_live", {"steps": 20, "every": 100}, "must not exceed steps"),
+    ("/control", {"strength": 5}, "strength must be a number from 0 to 2"),
+    ("/control", {"start": 0.9, "end": 0.5}, "must be below Control until"),
+    ("/control", {"batch": 99}, "batch must be 1-8"),
+    ("/control", {"source": "depth"}, "is not in the list of choices"),
+    ("/control", {"sketch": None}, "Draw lines on the canvas"),
+    ("/control", {"sketch": "EDITOR:blank"}, "almost no lines"),
+    ("/control", {"sketch": "EDITOR:photo"}, "for a photo or a filled drawing, choose edges"),
 ]
 
 
@@ -315,9 +324,16 @@ def _with(endpoint, change: dict) -> dict:
         "/upscale": dict(image=photo, factor=2),
         "/text_to_image": dict(prompt="a pair of sneakers", model=OFFLINE),
         "/text_to_image_grid": dict(prompt="a bag", model=OFFLINE),
+        "/control": dict(sketch=_editor(handle_file(str(LINES))), steps=2, batch=1, compare=False),
     }
+    editors = {"blank": ROOT / "examples/edit/blank.png", "photo": PHOTO}
     change = {
-        k: handle_file(_file(v[5:])) if isinstance(v, str) and v.startswith("FILE:") else v for k, v in change.items()
+        k: handle_file(_file(v[5:]))
+        if isinstance(v, str) and v.startswith("FILE:")
+        else _editor(handle_file(str(editors[v[7:]])))
+        if isinstance(v, str) and v.startswith("EDITOR:")
+        else v
+        for k, v in change.items()
     }
     return {**good.get(endpoint, {}), **change}
 
@@ -338,6 +354,9 @@ EDIT_RAW = (
 # the last two: adapter scale and the optional adapter file
 
 
+CONTROL_RAW = (  # sketch, prompt, negative, source, strength, start, end, steps, guidance, seed, batch, compare
+    '[null, "a red apple", "", "lines", STRENGTH, 0, 1, 2, 5, 0, 1, false]'
+)
 TEACH_RAW = (  # pictures, method, prompt, token, class prompt, rank, steps, lr, prior, flip, every, model, seed, images
     f'["tiger", "lora", "a sks tiger", "sks", "a cat", 8, 10, LR, true, true, 10, "{OFFLINE_COLOUR}", 0, []]'
 )
@@ -373,6 +392,8 @@ def _raw_call(app_url: str, endpoint: str, data_json: str) -> str:
         ("/gan_sample", '[0, [4], "any", 0, null]', "count must be a whole number"),
         ("/teach", TEACH_RAW.replace("LR", "NaN"), "lr must be a number"),
         ("/teach", TEACH_RAW.replace("LR", "Infinity"), "lr must be a number"),
+        ("/control", CONTROL_RAW.replace("STRENGTH", "NaN"), "strength must be a number"),
+        ("/control", CONTROL_RAW.replace("STRENGTH", "-Infinity"), "strength must be a number"),
     ],
 )
 def test_nan_infinity_and_wrong_types_from_a_raw_caller(app_url, endpoint, data, why):

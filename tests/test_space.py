@@ -213,6 +213,12 @@ def test_as_a_space_every_tabs_main_action_works(space):
         up=0, down=0, seed=0, batch=1, api_name="/image_to_image",
     )  # fmt: skip
     made["image_to_image"] = edit[0][0]["image"]
+    lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
+    ctl = c.predict(
+        sketch={"background": lines, "layers": [], "composite": lines}, prompt="a red apple", steps=4, batch=1,
+        api_name="/control",
+    )  # fmt: skip
+    made["control"] = ctl[1][0]["image"]
     made["upscale"] = c.predict(
         image=handle_file(made["gan_sample"]), model="realesr-animevideov3", factor=2, denoise=-1, tile=256,
         api_name="/upscale",

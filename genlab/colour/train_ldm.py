@@ -55,7 +55,7 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- one-off encodings (cached in the run dir)
 @torch.no_grad()
-def encode_images(vae, imgs: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def encode_images(vae, imgs: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """uint8 [N,128,128,3] -> posterior (mean, std) [N,2,4,16,16] float16 for the image and its mirror."""
     from genlab.colour.train_vae import to_tensor
 
@@ -66,7 +66,7 @@ def encode_images(vae, imgs: np.ndarray, batch: int = 64) -> tuple[np.ndarray, n
         d = vae.encode(x).latent_dist
         means.append(d.mean.unflatten(0, (-1, 2)).half())
         stds.append(d.std.unflatten(0, (-1, 2)).half())
-        if i // batch % 20 == 0:
+        if i // batch % 80 == 0:
             log(f"encoded {i + len(x) // 2}/{len(imgs)} images")
     return torch.cat(means).numpy(), torch.cat(stds).numpy()
 
@@ -115,6 +115,28 @@ def prepare(run: Path, data: str, vae) -> dict:
     np.add.at(starts, np.asarray(owner) + 1, 1)
     out["cap_start"] = np.cumsum(starts)
     return out
+
+
+def draw_batch(d: dict, b: int, g: torch.Generator, lat_mean, lat_std, p_uncond: float):
+    """One training batch from prepare()'s encodings: (z_n [B,4,16,16], hidden [B,24,384], mask [B,24],
+    pooled [B,384], image indices [B], mirrored [B]); a latent sample z = mu + sigma * e, normalised per channel,
+    and a random caption of each image, dropped to the unconditional input with probability p_uncond."""
+    img = torch.randint(0, d["n_images"], (b,), generator=g).numpy()
+    flip = torch.randint(0, 2, (b,), generator=g).numpy()
+    mu = torch.from_numpy(np.stack([d["z_mean"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
+    sd = torch.from_numpy(np.stack([d["z_std"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
+    z = mu + sd * torch.randn(mu.shape, generator=g)
+    zn = (z - lat_mean) / lat_std
+    start, count = d["cap_start"][img], d["cap_start"][img + 1] - d["cap_start"][img]
+    cap = start + (torch.rand(b, generator=g).numpy() * count).astype(np.int64)
+    h = torch.from_numpy(np.stack([d["tok"][k] for k in cap]).astype(np.float32))
+    m = torch.from_numpy(np.stack([d["tok_mask"][k] for k in cap]))
+    p = torch.from_numpy(np.stack([d["pooled"][k] for k in cap]).astype(np.float32))
+    drop = torch.rand(b, generator=g) < p_uncond
+    if drop.any():
+        nh, nm, npl = ldm.null_condition(int(drop.sum()))
+        h[drop], m[drop], p[drop] = nh, nm, npl
+    return zn, h, m, p, img, flip
 
 
 def channel_stats(z_mean: np.ndarray, z_std: np.ndarray, n: int = 4096, seed: int = 0) -> tuple[list, list]:
@@ -258,24 +280,7 @@ class Trainer(ResumableRun):
 
     def batch(self):
         """(z_n [B,4,16,16], hidden [B,24,384], mask [B,24], pooled [B,384]) for one step."""
-        d, c, g = self.data, self.cfg, self.gen
-        b = c["batch"]
-        img = torch.randint(0, d["n_images"], (b,), generator=g).numpy()
-        flip = torch.randint(0, 2, (b,), generator=g).numpy()
-        mu = torch.from_numpy(np.stack([d["z_mean"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
-        sd = torch.from_numpy(np.stack([d["z_std"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
-        z = mu + sd * torch.randn(mu.shape, generator=g)
-        zn = (z - self.lat_mean) / self.lat_std
-        start, count = d["cap_start"][img], d["cap_start"][img + 1] - d["cap_start"][img]
-        cap = start + (torch.rand(b, generator=g).numpy() * count).astype(np.int64)
-        h = torch.from_numpy(np.stack([d["tok"][k] for k in cap]).astype(np.float32))
-        m = torch.from_numpy(np.stack([d["tok_mask"][k] for k in cap]))
-        p = torch.from_numpy(np.stack([d["pooled"][k] for k in cap]).astype(np.float32))
-        drop = torch.rand(b, generator=g) < c["p_uncond"]
-        if drop.any():
-            nh, nm, npl = ldm.null_condition(int(drop.sum()))
-            h[drop], m[drop], p[drop] = nh, nm, npl
-        return zn, h, m, p
+        return draw_batch(self.data, self.cfg["batch"], self.gen, self.lat_mean, self.lat_std, self.cfg["p_uncond"])[:4]
 
     def lr_at(self, step):
         return self.cfg["lr"] * min(1.0, (step + 1) / self.cfg["warmup"])

@@ -61,6 +61,20 @@ def open_image(
     return to_rgb(im)
 
 
+def editor_parts(value, composite: bool = False) -> tuple[str | None, list[str]]:
+    """(picture path, mask layer paths) from a gr.ImageEditor value (dict), or a plain path. The picture is the
+    background (inpainting: the strokes are the mask), or with composite=True what the person sees, strokes
+    included (image-to-image from a sketch)."""
+    if value is None or isinstance(value, (str, Path)):
+        return (str(value) if value else None), []
+    if isinstance(value, dict):
+        order = ("composite", "background") if composite else ("background", "composite")
+        pic = next((value[k] for k in order if value.get(k)), None)
+        layers = [p for p in (value.get("layers") or []) if p]
+        return (str(pic) if pic else None), [str(p) for p in layers]
+    raise ValueError("The picture must be an uploaded image file.")
+
+
 def _check_size(size: tuple[int, int], name: str) -> None:
     w, h = size
     if w * h > MAX_PIXELS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from genlab.techniques import (
     compare,
+    control,
     deep_dream,
     edit,
     gan,
@@ -21,4 +22,4 @@ from genlab.techniques import (
     vae,
 )
 
-REGISTRY = (style_transfer, deep_dream, gan, vae, text_to_image, edit, upscale, compare, train_live, teach)
+REGISTRY = (style_transfer, deep_dream, gan, vae, text_to_image, edit, control, upscale, compare, train_live, teach)

@@ -15,6 +15,7 @@ import gradio as gr
 TARGETS = {
     "upscale": "Upscale",
     "edit": "Edit",
+    "control": "Control (edges)",
     "style_transfer": "Style transfer (content)",
     "deep_dream": "Deep Dream",
 }

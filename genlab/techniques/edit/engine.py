@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from genlab.core.control import Control, in_thread
 from genlab.core.devices import cpu_generator
-from genlab.core.images import labelled, open_image, strip, to_pictures
+from genlab.core.images import editor_parts, labelled, open_image, strip, to_pictures
 from genlab.core.recipes import make_recipe, source_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import file_sha256
@@ -26,23 +26,9 @@ MASK_MIN, MASK_MAX = 0.002, 0.995  # share of the picture a mask must cover (at 
 
 
 # ---------------------------------------------------------------- inputs
-def _editor_parts(value, composite: bool = False) -> tuple[str | None, list[str]]:
-    """(picture path, mask layer paths) from a gr.ImageEditor value (dict), or a plain path. The picture is the
-    background (inpainting: the strokes are the mask), or with composite=True what the person sees, strokes
-    included (image-to-image from a sketch)."""
-    if value is None or isinstance(value, (str, Path)):
-        return (str(value) if value else None), []
-    if isinstance(value, dict):
-        order = ("composite", "background") if composite else ("background", "composite")
-        pic = next((value[k] for k in order if value.get(k)), None)
-        layers = [p for p in (value.get("layers") or []) if p]
-        return (str(pic) if pic else None), [str(p) for p in layers]
-    raise ValueError("The picture must be an uploaded image file.")
-
-
 def picture(inputs: dict, *, composite: bool = False) -> tuple[Image.Image, str]:
     """(the picture, its file path) from inputs["image"] or the editor (see _editor_parts)."""
-    path = inputs.get("image") or _editor_parts(inputs.get("editor"), composite)[0]
+    path = inputs.get("image") or editor_parts(inputs.get("editor"), composite)[0]
     if not path:
         raise ValueError("Upload a picture to edit (PNG, JPEG or WebP), or draw one in the editor.")
     return open_image(path, min_side=16), str(path)
@@ -63,7 +49,7 @@ def mask_of(inputs: dict, size: tuple[int, int]) -> Image.Image:
         else:
             m = im.convert("L").point(lambda v: 255 if v > 127 else 0)
         return m
-    _, layers = _editor_parts(inputs.get("editor"))
+    _, layers = editor_parts(inputs.get("editor"))
     m = Image.new("L", size, 0)
     for p in layers:
         layer = open_image(p, keep_alpha=True)

@@ -1,0 +1,152 @@
+"""Control, measured on held-out pictures (the colour dataset's test split: never trained on, and not the six the
+trainer's sample grid shows):
+
+* edge alignment: F1 (2 px tolerance, genlab.colour.control.edge_f1) of each output's Canny edges against the
+  picture's Canny edges, with the ControlNet and without it (same prompt: the picture's first caption, same seed);
+* prompt adherence: of the pictures whose caption names a colour, the share of outputs whose dominant hue is that
+  colour (genlab.colour.evaluate.dominant_hue), with and without control;
+* speed (--app): seconds per 4-image /control request through the running app (gradio_client, no comparison
+  batch), beside /text_to_image with the same steps, each the median of 3 after one warm-up.
+
+Writes the figures into weights/colour_controlnet.json ("metrics", "speed") with --write.
+
+    python benchmarks/control.py [--n 50] [--steps 20] [--app] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def held_out(data: str, n: int, seed: int = 0):
+    """(pictures uint8 [n,128,128,3], records) from the test split, skipping the trainer's sample-grid pictures."""
+    from genlab.colour import data as colour_data
+    from genlab.colour.train_control import N_SAMPLE_PICTURES
+
+    imgs, recs = colour_data.load_split(data, "test")
+    shown = set(np.linspace(0, len(imgs) - 1, N_SAMPLE_PICTURES).astype(int).tolist())
+    pool = [i for i in range(len(imgs)) if i not in shown]
+    pick = sorted(np.random.default_rng(seed).choice(pool, n, replace=False).tolist())
+    return imgs[pick], [recs[i] for i in pick]
+
+
+def quality(n: int, steps: int, data: str, batch: int = 10) -> dict:
+    import torch
+
+    from genlab.colour import control
+    from genlab.colour.evaluate import dominant_hue
+    from genlab.core.devices import cpu_generator
+    from genlab.models import diffusion
+    from genlab.techniques.control.engine import CONTROLNET
+
+    pics, recs = held_out(data, n)
+    edges = control.canny(pics)
+    prompts = [r["captions"][0] for r in recs]
+    base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
+    net, label = CONTROLNET.get()
+    out = {True: [], False: []}
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+        sl = slice(i, i + batch)
+        for on in (True, False):
+            pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
+            extra = dict(controlnet=net, image=control.to_control(edges[sl])) if on else {}
+            with torch.inference_mode():
+                x = pipe(
+                    prompts[sl],
+                    num_inference_steps=steps,
+                    guidance_scale=5.0,
+                    generator=[cpu_generator(k) for k in range(i, min(i + batch, n))],
+                    output_type="pt",
+                    **extra,
+                ).images  # [B,3,128,128] in [0,1]
+            out[on] += list((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        print(f"  {min(i + batch, n)}/{n} pictures, {time.perf_counter() - t0:.0f} s", flush=True)
+    res = {}
+    for on in (True, False):
+        ims = out[on]
+        f1 = [control.edge_f1(control.canny(im), e) for im, e in zip(ims, edges)]
+        coloured = [(im, r["colour"]) for im, r in zip(ims, recs) if r.get("colour")]
+        hue = [dominant_hue(im) == c for im, c in coloured]
+        key = "with_control" if on else "without_control"
+        res[key] = {
+            "edge_f1_mean": round(statistics.mean(f1), 3),
+            "edge_f1_median": round(statistics.median(f1), 3),
+            "colour_word_obeyed": round(statistics.mean(hue), 3) if hue else None,
+            "coloured_prompts": len(hue),
+        }
+    res["pictures"] = n
+    res["ratio_f1"] = round(res["with_control"]["edge_f1_mean"] / max(res["without_control"]["edge_f1_mean"], 1e-6), 2)
+    res["steps"] = steps
+    res["weights"] = label
+    res["command"] = " ".join(["python benchmarks/control.py", *sys.argv[1:]])
+    return res
+
+
+def app_speed(steps: int) -> dict:
+    from common import start_app
+    from gradio_client import Client, handle_file
+
+    proc, url, _ = start_app()
+    try:
+        c = Client(url, verbose=False)
+        lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
+        sketch = {"background": lines, "layers": [], "composite": lines}
+        colour = "genlab colour latent diffusion (offline)"
+
+        def control_call():
+            c.predict(sketch=sketch, prompt="a red apple", steps=steps, batch=4, compare=False, api_name="/control")
+
+        def t2i_call():
+            c.predict(prompt="a red apple", model=colour, steps=steps, batch=4, api_name="/text_to_image")
+
+        figures = {}
+        for name, call in [("control_4_images_s", control_call), ("text_to_image_4_images_s", t2i_call)]:
+            call()  # warm-up (loads the models)
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t)
+            figures[name] = round(statistics.median(times), 2)
+            print(f"  {name}: {times}", flush=True)
+        figures["steps"] = steps
+        figures["how"] = "gradio_client against python app.py, median of 3 after a warm-up"
+        return figures
+    finally:
+        proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--data", default="~/.cache/genlab/colour128")
+    ap.add_argument("--app", action="store_true", help="also time requests through the running app")
+    ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write the figures into the ControlNet's card")
+    a = ap.parse_args()
+    card_path = ROOT / "weights" / "colour_controlnet.json"
+    card = json.loads(card_path.read_text())
+    if not a.no_quality:
+        card["metrics"] = quality(a.n, a.steps, a.data)
+        print(json.dumps(card["metrics"], indent=2))
+    if a.app:
+        card["speed"] = app_speed(a.steps)
+        print(json.dumps(card["speed"], indent=2))
+    if a.write:
+        card_path.write_text(json.dumps(card, indent=2))
+
+
+if __name__ == "__main__":
+    main()

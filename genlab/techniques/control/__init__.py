@@ -1,0 +1,58 @@
+"""Control: draw the lines, and the colour model fills them in — a ControlNet (Zhang et al. 2023) trained here
+on the edges of the colour model's pictures; the same prompt without control beside it, at the same seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genlab.core import settings as S
+from genlab.models.diffusion import COLOUR_MODEL
+
+NAME = "control"
+TITLE = "Control"
+GPU_SECONDS = 60  # ZeroGPU hold per request (genlab.ui.wiring): two batches of the colour model
+SOURCES = ("lines", "edges")  # lines: the drawing's strokes are the map; edges: Canny edges of the picture
+MAX_BATCH = 8
+SIDE = 128  # the colour model's picture side
+
+
+@dataclass(frozen=True)
+class Settings(S.Settings):
+    prompt: str = S.text("a red apple", max_chars=1000, required=True, label="Prompt")
+    negative_prompt: str = S.text("", max_chars=1000, label="Negative prompt")
+    source: str = S.choice(
+        "lines",
+        SOURCES,
+        label="The picture gives",
+        info="lines: your strokes (dark on white) are the edge map · edges: the Canny edges of a photo or drawing",
+    )
+    strength: float = S.number(
+        1.0, 0.0, 2.0, step=0.05, label="Control strength", info="0 = no control · 1 = as trained · 2 = stricter"
+    )
+    start: float = S.number(0.0, 0.0, 1.0, step=0.05, label="Control from (share of the steps)")
+    end: float = S.number(1.0, 0.0, 1.0, step=0.05, label="Control until (share of the steps)")
+    steps: int = S.integer(20, 1, 200, label="Steps")
+    guidance: float = S.number(5.0, 0.0, 30.0, step=0.5, label="Guidance w")
+    seed: int = S.seed("Seed (image i uses seed + i)")
+    batch: int = S.integer(4, 1, MAX_BATCH, label="Images")
+    compare: bool = S.toggle(True, label="Also draw the prompt without control (same seeds)")
+
+    @property
+    def model(self) -> str:
+        return COLOUR_MODEL
+
+    def check(self) -> None:
+        if self.start >= self.end:
+            raise ValueError(
+                f"Control from ({self.start:g}) must be below Control until ({self.end:g}): the ControlNet acts on "
+                "the steps between them."
+            )
+
+
+def run(settings: Settings, inputs: dict | None = None, ctl=None):
+    """The edge map from inputs["sketch"] (a gr.ImageEditor value or a picture path; `source` says how), then
+    s.batch pictures of the prompt with the ControlNet and, with `compare`, as many without it."""
+    from genlab.core.control import Control
+    from genlab.techniques.control.engine import run as _run
+
+    return _run(settings, inputs or {}, ctl or Control())

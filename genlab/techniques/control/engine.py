@@ -1,0 +1,159 @@
+"""Control's run(): the edge map from the picture, then the prompt with the ControlNet and without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from genlab.core.control import Control, in_thread
+from genlab.core.devices import cpu_generator
+from genlab.core.images import editor_parts, open_image, to_pictures
+from genlab.core.recipes import make_recipe
+from genlab.core.steps import Result, Update
+from genlab.core.weights import Lazy, file_sha256
+from genlab.models import diffusion
+from genlab.techniques.control import NAME, SIDE, Settings
+
+LINE_LEVEL = 96  # a pixel is a stroke when some channel is this far below white (any colour on white)
+MIN_LINES, MAX_LINES = 0.002, 0.35  # share of edge pixels an edge map may have (at least / at most)
+
+
+def _controlnet():
+    from genlab.colour import control
+
+    return control.load_controlnet()
+
+
+CONTROLNET = Lazy(_controlnet)  # (ControlNetModel, label): loaded on first use, once
+
+
+def square(im: Image.Image, side: int = SIDE) -> Image.Image:
+    """The centred square of the picture at side x side px."""
+    s = min(im.size)
+    left, top = (im.width - s) // 2, (im.height - s) // 2
+    return im.crop((left, top, left + s, top + s)).resize((side, side), Image.LANCZOS)
+
+
+def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
+    """(uint8 edge map [128,128], 255 = line; the picture's path) from inputs["sketch"]: a gr.ImageEditor value
+    (what the person sees, strokes included) or a picture path."""
+    import cv2
+
+    from genlab.colour import control
+
+    path = editor_parts(inputs.get("sketch"), composite=True)[0]
+    if not path:
+        raise ValueError("Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges.")
+    im = open_image(path, min_side=16)
+    if s.source == "edges":
+        edges = control.canny(np.asarray(square(im)))
+    else:  # strokes at full size, then their share of each 128-px cell (area average)
+        a = np.asarray(im)
+        c = min(a.shape[:2])
+        top, left = (a.shape[0] - c) // 2, (a.shape[1] - c) // 2
+        stroke = (255 - a[top : top + c, left : left + c].min(-1) > LINE_LEVEL).astype(np.float32)
+        edges = ((cv2.resize(stroke, (SIDE, SIDE), interpolation=cv2.INTER_AREA) > 0.2) * 255).astype(np.uint8)
+    share = float((edges > 0).mean())
+    if share < MIN_LINES:
+        what = "lines" if s.source == "lines" else "edges"
+        raise ValueError(
+            f"The picture gives almost no {what} ({share:.1%} of the pixels): "
+            + (
+                "draw dark lines on the white canvas, or choose edges for a photo."
+                if s.source == "lines"
+                else "use a picture with clear shapes, or draw lines and choose lines."
+            )
+        )
+    if share > MAX_LINES:
+        raise ValueError(
+            f"{share:.0%} of the picture counts as lines (at most {MAX_LINES:.0%}): "
+            + (
+                "for a photo or a filled drawing, choose edges."
+                if s.source == "lines"
+                else "this picture is too busy; crop it or use a simpler one."
+            )
+        )
+    return edges, path
+
+
+def run(s: Settings, inputs: dict, ctl: Control):
+    import torch
+
+    from genlab.colour import control
+
+    edges, path = edge_map(s, inputs)
+    passes = 2 if s.compare else 1
+    ctl.charge(
+        SIDE * SIDE * s.steps * s.batch * passes * 1.5,  # the ControlNet adds about half a UNet per step
+        f"{SIDE}x{SIDE} px x {s.steps} steps x {s.batch} images x {passes} (with and without control)",
+        "Use fewer steps or fewer images.",
+    )
+    total = s.steps * passes
+    yield Update(0, total, "loading the colour model and its ControlNet (first use only)")
+    base, label = diffusion.MODELS.get(s.model)
+    net, net_label = CONTROLNET.get()
+    dev = base.unet.device
+    net.to(dev)
+    image = control.to_control(edges[None]).to(dev)  # [1,1,128,128]
+
+    def draw(with_control: bool, offset: int):
+        pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
+        desc = "with control" if with_control else "without control"
+
+        def work(emit):
+            def callback(p, i, t, kw):
+                emit(Update(offset + i + 1, total, desc))
+                if ctl.halted():
+                    p.interrupt()
+                return kw
+
+            extra = {}
+            if with_control:
+                extra = dict(
+                    controlnet=net,
+                    image=image,
+                    controlnet_conditioning_scale=s.strength,
+                    control_guidance_start=s.start,
+                    control_guidance_end=s.end,
+                )
+            return pipe(
+                s.prompt,
+                negative_prompt=s.negative_prompt,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance,
+                num_images_per_prompt=s.batch,
+                generator=[cpu_generator(s.seed + i) for i in range(s.batch)],
+                output_type="pt",
+                callback_on_step_end=callback,
+                **extra,
+            ).images
+
+        with torch.inference_mode():
+            out = yield from in_thread(work, ctl)
+        if not torch.isfinite(out).all():
+            raise ValueError("The model produced NaN values (a numerical failure): try fewer steps or strength 1.")
+        return to_pictures(out)
+
+    controlled = yield from draw(True, 0)
+    plain = (yield from draw(False, s.steps)) if s.compare and not ctl.halted() else []
+    f1 = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in controlled]
+    f1_plain = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in plain]
+    weights = f"{label}; control: {net_label}"
+    images, recipes, captions = [], [], []
+    for group, on in [(controlled, True), (plain, False)]:
+        for i, im in enumerate(group):
+            params = {**s.params(), "seed": s.seed + i, "batch": 1, **({} if on else {"strength": 0.0})}
+            recipe = make_recipe(NAME, params, weights=weights if on else label, seed=s.seed + i)
+            recipes.append({**recipe, "input_sha256": file_sha256(Path(path))})
+            images.append(im)
+            score = (f1 if on else f1_plain)[i]
+            captions.append(f"seed {s.seed + i} · {'with' if on else 'without'} control · edge F1 {score:.2f}")
+    edge_picture = Image.fromarray(edges).convert("RGB")
+    info = f"**Weights:** {weights} · {s.steps} steps{ctl.note()}  \n**Edge alignment** (F1 of each picture's "
+    info += f"Canny edges against your map, 2 px tolerance): with control **{np.mean(f1):.2f}**"
+    if f1_plain:
+        info += f", without **{np.mean(f1_plain):.2f}**"
+    data = {"edges": edge_picture, "f1": f1, "f1_without": f1_plain, "with": len(controlled)}
+    yield Result(images, recipes, info, captions, data=data, stopped=ctl.reason)
