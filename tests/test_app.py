@@ -529,8 +529,13 @@ def test_browser_teaches_uploaded_pictures_and_draws_with_them_in_prompt_to_imag
     page.get_by_role("tab", name="Teach", exact=True).click()
     files = sorted(str(p) for p in (ROOT / "examples" / "teach" / "umbrella").glob("*.png"))[:6]
     page.locator("#teach-upload input[type=file]").set_input_files(files)
-    page.wait_for_timeout(1500)
-    assert page.get_by_label("Pictures to teach").first.input_value() == "your pictures"
+    chooser = page.get_by_label("Pictures to teach").first
+    for _ in range(40):  # the upload's change event switches the set (slower on a busy machine)
+        if chooser.input_value() == "your pictures":
+            break
+        page.wait_for_timeout(500)
+    assert chooser.input_value() == "your pictures"
+    page.get_by_text("Your pictures: 6 uploaded").first.wait_for(timeout=20_000)  # and they are shown
     page.get_by_label("Trigger prompt").first.fill("a sks umbrella")
     page.get_by_label("Class prompt (must not change)").first.fill("a hat")
     page.locator("button:visible", has_text="Settings").first.click()

@@ -45,10 +45,17 @@ def set_gallery(name: str):
     return [str(p) for p in pictures(name)] if name in SETS else []
 
 
-def on_set(name: str):
-    """Choosing a set: its pictures, and its trigger and class prompts."""
+def uploaded(files) -> dict:
+    """The gallery of your uploaded pictures."""
+    files = list(files or [])
+    label = f"Your pictures: {len(files)} uploaded" if files else "Your pictures: upload them on the right"
+    return gr.update(value=files, label=label)
+
+
+def on_set(name: str, files):
+    """Choosing a set: its pictures, and its trigger and class prompts; your upload's pictures for your own."""
     if name not in SETS:
-        return gr.update(value=[], label="Your pictures: upload them on the right"), gr.update(), gr.update()
+        return uploaded(files), gr.update(), gr.update()
     ps = SETS[name]
     files = set_gallery(name)
     return gr.update(value=files, label=f"{ps.title}: {len(files)} pictures"), ps.prompt, ps.class_prompt
@@ -106,8 +113,15 @@ def build() -> None:
             c.update(controls(S, ["rank", "steps", "lr", "every", "seed"]))
         with gr.Row():
             c.update(controls(S, ["prior", "flip"]))
-    c["pictures"].change(on_set, c["pictures"], [shown, c["prompt"], c["class_prompt"]], api_visibility="private")
-    upload.upload(lambda files: teach.UPLOAD, upload, c["pictures"], api_visibility="private")
+    c["pictures"].change(
+        on_set, [c["pictures"], upload], [shown, c["prompt"], c["class_prompt"]], api_visibility="private"
+    )
+    upload.change(
+        lambda files: (teach.UPLOAD if files else gr.update(), uploaded(files)),
+        upload,
+        [c["pictures"], shown],
+        api_visibility="private",
+    )
     c["method"].change(on_method, c["method"], [c["lr"], c["rank"]], api_visibility="private")
     with gr.Row():
         go = gr.Button("Teach", variant="primary")
