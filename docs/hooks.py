@@ -99,11 +99,41 @@ def cards() -> str:
                      t["seed"], f"{t['wall_hours']:.2f} h",
                      f"PSNR {c['metrics']['psnr']:.2f} dB" if name == "colour_vae"
                      else f"judged {pct(c['metrics']['judged_as_requested'])}"])  # fmt: skip
+    c = card("colour_controlnet")
+    t, m = c["training"], c["metrics"]
+    hours = t["wall_hours"] + sum(r["wall_hours"] for r in t.get("earlier_runs", []))
+    commands = " then ".join(f"`{r['command']}`" for r in [*t.get("earlier_runs", []), t])
+    rows.append(["`weights/colour_controlnet.json`", "the colour dataset (below), Canny edges", commands,
+                 f"{t.get('total_steps', t['steps']):,}", t["seed"], f"{hours:.2f} h",
+                 f"edge F1 {m['with_control']['edge_f1_mean']} (without {m['without_control']['edge_f1_mean']})"])  # fmt: skip
     for name in ("colour_classifier", "colour_judge_vgg"):
         c = card(name)
         rows.append([f"`weights/{name}.json`", c["data"], f"`{c['command']}`", f"{c['epochs']} epochs", c["seed"],
                      f"{c['seconds'] / 3600:.2f} h", f"test accuracy {pct(c['test_accuracy'])}"])  # fmt: skip
     return table(["card", "data", "command", "steps", "seed", "wall time", "headline figure"], rows)
+
+
+def control() -> str:
+    """weights/colour_controlnet.json (python benchmarks/control.py --app --write) against the issue's goals."""
+    c = card("colour_controlnet")
+    m, sp = c["metrics"], c.get("speed", {})
+    on, off = m["with_control"], m["without_control"]
+    rows = [
+        ["edge F1 (mean, 2 px)", on["edge_f1_mean"], off["edge_f1_mean"], "≥ 0.5 and ≥ 2× without"],
+        ["edge F1 (median)", on["edge_f1_median"], off["edge_f1_median"], ""],
+        ["F1 with ÷ without", f"{m['ratio_f1']}×", "", "≥ 2×"],
+        [
+            f"colour word obeyed ({on['coloured_prompts']} prompts naming one)",
+            pct(on["colour_word_obeyed"]),
+            pct(off["colour_word_obeyed"]),
+            "no worse than without",
+        ],
+    ]
+    if sp:
+        rows.append(["4 images through the app (s)", sp["control_4_images_s"], sp["text_to_image_4_images_s"], "≤ 5 s"])
+    note = (f"*{m['pictures']} held-out pictures, {m['steps']} steps, from `weights/colour_controlnet.json` "
+            f"(`{m['command']}`); speed: {sp.get('how', 'not measured')}, without = Prompt-to-image.*")  # fmt: skip
+    return table(["", "with ControlNet", "without", "goal"], rows) + "\n\n" + note
 
 
 def gpu_seconds() -> str:
@@ -132,6 +162,7 @@ FIGURES = {
     "colour-ldm": colour_ldm,
     "colour-sources": colour_sources,
     "cards": cards,
+    "control": control,
 }
 
 

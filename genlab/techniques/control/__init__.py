@@ -11,7 +11,8 @@ from genlab.models.diffusion import COLOUR_MODEL
 NAME = "control"
 TITLE = "Control"
 GPU_SECONDS = 60  # ZeroGPU hold per request (genlab.ui.wiring): two batches of the colour model
-SOURCES = ("lines", "edges")  # lines: the drawing's strokes are the map; edges: Canny edges of the picture
+# lines: the drawing's strokes are the map; edges: Canny edges of the picture; contours: HED's outlines of it
+SOURCES = ("lines", "edges", "contours")
 MAX_BATCH = 8
 SIDE = 128  # the colour model's picture side
 
@@ -24,7 +25,8 @@ class Settings(S.Settings):
         "lines",
         SOURCES,
         label="The picture gives",
-        info="lines: your strokes (dark on white) are the edge map · edges: the Canny edges of a photo or drawing",
+        info="lines: your strokes (dark on white) are the edge map · edges: the Canny edges of a photo or drawing "
+        "· contours: the outlines HED (a network trained on outlines people drew) finds in a photo",
     )
     strength: float = S.number(
         1.0, 0.0, 2.0, step=0.05, label="Control strength", info="0 = no control · 1 = as trained · 2 = stricter"

@@ -45,10 +45,16 @@ def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
 
     path = editor_parts(inputs.get("sketch"), composite=True)[0]
     if not path:
-        raise ValueError("Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges.")
+        raise ValueError(
+            "Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges or contours."
+        )
     im = open_image(path, min_side=16)
     if s.source == "edges":
         edges = control.canny(np.asarray(square(im)))
+    elif s.source == "contours":
+        from genlab.colour import hed
+
+        edges = hed.lines(np.asarray(square(im, hed.RUN_SIDE)))
     else:  # strokes at full size, then their share of each 128-px cell (area average)
         a = np.asarray(im)
         c = min(a.shape[:2])
@@ -57,11 +63,11 @@ def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
         edges = ((cv2.resize(stroke, (SIDE, SIDE), interpolation=cv2.INTER_AREA) > 0.2) * 255).astype(np.uint8)
     share = float((edges > 0).mean())
     if share < MIN_LINES:
-        what = "lines" if s.source == "lines" else "edges"
+        what = s.source
         raise ValueError(
             f"The picture gives almost no {what} ({share:.1%} of the pixels): "
             + (
-                "draw dark lines on the white canvas, or choose edges for a photo."
+                "draw dark lines on the white canvas, or choose edges or contours for a photo."
                 if s.source == "lines"
                 else "use a picture with clear shapes, or draw lines and choose lines."
             )
@@ -70,7 +76,7 @@ def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
         raise ValueError(
             f"{share:.0%} of the picture counts as lines (at most {MAX_LINES:.0%}): "
             + (
-                "for a photo or a filled drawing, choose edges."
+                "for a photo or a filled drawing, choose edges or contours."
                 if s.source == "lines"
                 else "this picture is too busy; crop it or use a simpler one."
             )
@@ -141,6 +147,10 @@ def run(s: Settings, inputs: dict, ctl: Control):
     f1 = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in controlled]
     f1_plain = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in plain]
     weights = f"{label}; control: {net_label}"
+    if s.source == "contours":
+        from genlab.colour import hed
+
+        weights += f"; edges: {hed.load()[1]}"
     images, recipes, captions = [], [], []
     for group, on in [(controlled, True), (plain, False)]:
         for i, im in enumerate(group):

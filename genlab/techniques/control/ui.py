@@ -66,6 +66,7 @@ def build() -> None:
                 [str(DRAWINGS / "house-lines.png"), "a house, clip art", "lines"],
                 [str(DRAWINGS / "star-lines.png"), "a yellow star", "lines"],
                 [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee", "edges"],
+                [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee", "contours"],
             ],
             inputs=[sketch, c["prompt"], c["source"]],
             label="Start from (drawings made for genlab; photo: scikit-image)",
