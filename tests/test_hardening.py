@@ -292,6 +292,7 @@ BAD_NUMBERS = [
     ("/control", {"sketch": "EDITOR:blank"}, "almost no lines"),
     ("/control", {"sketch": "EDITOR:photo"}, "for a photo or a filled drawing, choose edges"),
     ("/control", {"sketch": "EDITOR:blank", "source": "contours"}, "almost no contours"),
+    ("/control", {"model": "someone/any-model"}, "is not offered in Control"),
 ]
 
 
@@ -355,8 +356,8 @@ EDIT_RAW = (
 # the last two: adapter scale and the optional adapter file
 
 
-CONTROL_RAW = (  # sketch, prompt, negative, source, strength, start, end, steps, guidance, seed, batch, compare
-    '[null, "a red apple", "", "lines", STRENGTH, 0, 1, 2, 5, 0, 1, false]'
+CONTROL_RAW = (  # sketch, prompt, negative, source, strength, start, end, steps, guidance, seed, batch, model, compare
+    f'[null, "a red apple", "", "lines", STRENGTH, 0, 1, 2, 5, 0, 1, "{OFFLINE_COLOUR}", false]'
 )
 TEACH_RAW = (  # pictures, method, prompt, token, class prompt, rank, steps, lr, prior, flip, every, model, seed, images
     f'["tiger", "lora", "a sks tiger", "sks", "a cat", 8, 10, LR, true, true, 10, "{OFFLINE_COLOUR}", 0, []]'

@@ -80,7 +80,10 @@ def test_the_front_matter_follows_the_hub_spec():
     assert meta["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert meta["suggested_hardware"] in {h.value for h in SpaceHardware}
     assert re.fullmatch(r"\d+[mh]", meta["startup_duration_timeout"])
-    assert set(meta["models"]) >= {*HUB_MODELS, vgg.SPEC.hub_repo}  # every hub model it may download
+    from genlab.techniques.control import HUB_CONTROLNETS
+
+    every = {*HUB_MODELS, vgg.SPEC.hub_repo, *HUB_CONTROLNETS.values()}
+    assert set(meta["models"]) >= every  # every hub model it may download
     assert isinstance(meta["short_description"], str) and len(meta["short_description"]) <= 60
     assert meta["license"] == "mit" and re.fullmatch(r"[a-z]+", meta["colorFrom"] + meta["colorTo"])
 

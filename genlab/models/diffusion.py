@@ -161,30 +161,30 @@ def _load(model: str):
 
     dev = device()
     kw = {"dtype": dtype(dev), "use_safetensors": True}
-    if Path(model).is_dir():
-        pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), f"local folder {Path(model).name}"
-    else:
-        try:
-            pipe, source = (
-                AutoPipelineForText2Image.from_pretrained(model, local_files_only=True, **kw),
-                "Hugging Face cache",
-            )
-        except Exception:
-            if hub_offline():
-                raise ValueError(
-                    f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
-                    f"Use '{COLOUR_MODEL}' or '{FASHION_MODEL}' offline, or a local diffusers folder."
-                ) from None
-            try:
-                pipe, source = AutoPipelineForText2Image.from_pretrained(model, **kw), "Hugging Face hub download"
-            except Exception as e:
-                raise ValueError(
-                    f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?"
-                ) from None
+    pipe, source = load_hub(AutoPipelineForText2Image, model, **kw)
     pipe = pipe.to(dev)
     pipe.set_progress_bar_config(disable=True)
     shown = Path(model).name if Path(model).is_dir() else model
     return pipe, f"{shown} — {source}, {str(kw['dtype']).replace('torch.', '')} on {dev.type}"
+
+
+def load_hub(cls, model: str, **kw):
+    """(cls.from_pretrained of a local folder, the Hugging Face cache or a hub download, where it came from);
+    a ValueError that says what to do when none can give it."""
+    if Path(model).is_dir():
+        return cls.from_pretrained(model, **kw), f"local folder {Path(model).name}"
+    try:
+        return cls.from_pretrained(model, local_files_only=True, **kw), "Hugging Face cache"
+    except Exception:
+        if hub_offline():
+            raise ValueError(
+                f"{model} is not in the Hugging Face cache and the hub cannot be reached. "
+                f"Use '{COLOUR_MODEL}' or '{FASHION_MODEL}' offline, or a local diffusers folder."
+            ) from None
+        try:
+            return cls.from_pretrained(model, **kw), "Hugging Face hub download"
+        except Exception as e:
+            raise ValueError(f"Could not load {model!r} from the hub ({type(e).__name__}): is the id right?") from None
 
 
 MODELS = LazyMap(_load)  # model id -> (pipeline, label)

@@ -3,10 +3,19 @@ on the edges of the colour model's pictures; the same prompt without control bes
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from genlab.core import settings as S
 from genlab.models.diffusion import COLOUR_MODEL
+
+SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # online: lllyasviel's public SD 1.5 ControlNets fit it
+HUB_CONTROLNETS = {  # source -> the public SD 1.5 ControlNet trained on that kind of map (Zhang et al. 2023)
+    "lines": "lllyasviel/sd-controlnet-scribble",
+    "edges": "lllyasviel/sd-controlnet-canny",
+    "contours": "lllyasviel/sd-controlnet-hed",
+}
+HUB_MAX_STEPS, HUB_MAX_BATCH = 100, 4
 
 NAME = "control"
 TITLE = "Control"
@@ -39,16 +48,34 @@ class Settings(S.Settings):
     batch: int = S.integer(4, 1, MAX_BATCH, label="Images")
     compare: bool = S.toggle(True, label="Also draw the prompt without control (same seeds)")
 
+    model: str = S.text(COLOUR_MODEL, max_chars=300, label="Model (online: SD 1.5 with the public ControlNets)")
+
     @property
-    def model(self) -> str:
-        return COLOUR_MODEL
+    def offline(self) -> bool:
+        return self.model == COLOUR_MODEL
 
     def check(self) -> None:
+        if self.model not in models():
+            raise ValueError(
+                f"Model {self.model[:80]!r} is not offered in Control: pick {COLOUR_MODEL!r} (offline) or "
+                f"{SD15!r} (online). Whoever runs the app can add SD 1.5-type ids or folders with GENLAB_T2I_MODELS."
+            )
+        if not self.offline and self.steps > HUB_MAX_STEPS:
+            raise ValueError(f"steps must be 1-{HUB_MAX_STEPS} for hub models (got {self.steps}).")
+        if not self.offline and self.batch > HUB_MAX_BATCH:
+            raise ValueError(f"batch must be 1-{HUB_MAX_BATCH} for hub models (got {self.batch}).")
         if self.start >= self.end:
             raise ValueError(
                 f"Control from ({self.start:g}) must be below Control until ({self.end:g}): the ControlNet acts on "
                 "the steps between them."
             )
+
+
+def models() -> list[str]:
+    """The colour model (its ControlNet trained here), SD 1.5, and the SD 1.5-type ids or local folders whoever
+    runs the app names in $GENLAB_T2I_MODELS (their ControlNet: $GENLAB_HUB_CONTROLNET, else HUB_CONTROLNETS)."""
+    extra = [m.strip() for m in os.environ.get("GENLAB_T2I_MODELS", "").split(",") if m.strip()]
+    return list(dict.fromkeys([COLOUR_MODEL, SD15, *extra]))
 
 
 def run(settings: Settings, inputs: dict | None = None, ctl=None):

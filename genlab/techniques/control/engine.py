@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,9 @@ from genlab.core.devices import cpu_generator
 from genlab.core.images import editor_parts, open_image, to_pictures
 from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
-from genlab.core.weights import Lazy, file_sha256
+from genlab.core.weights import Lazy, LazyMap, file_sha256
 from genlab.models import diffusion
+from genlab.techniques.control import HUB_CONTROLNETS as HUB_IDS
 from genlab.techniques.control import NAME, SIDE, Settings
 
 LINE_LEVEL = 96  # a pixel is a stroke when some channel is this far below white (any colour on white)
@@ -27,6 +29,36 @@ def _controlnet():
 
 
 CONTROLNET = Lazy(_controlnet)  # (ControlNetModel, label): loaded on first use, once
+HUB_SIDE = 512  # SD 1.5's picture side (what a hub request is charged for before the model is loaded)
+
+
+def hub_controlnet_id(source: str) -> str:
+    """The ControlNet for a hub model: $GENLAB_HUB_CONTROLNET (an id or a local folder) if set, else the public
+    SD 1.5 ControlNet trained on this kind of map."""
+    return os.environ.get("GENLAB_HUB_CONTROLNET") or HUB_IDS[source]
+
+
+def _hub_controlnet(name: str):
+    from diffusers import ControlNetModel
+
+    from genlab.core.devices import device, dtype
+
+    net, source = diffusion.load_hub(ControlNetModel, name, dtype=dtype(device()), use_safetensors=True)
+    shown = Path(name).name if Path(name).is_dir() else name
+    return net.eval().requires_grad_(False), f"{shown} — {source}"
+
+
+HUB_CONTROLNETS = LazyMap(_hub_controlnet)  # ControlNet id -> (ControlNetModel, label)
+
+
+def condition_picture(s: Settings, edges: np.ndarray, path: str, side: int) -> Image.Image:
+    """What the public SD 1.5 ControlNets read: white lines on black (scribble, Canny), or HED's soft edges."""
+    if s.source == "contours":
+        from genlab.colour import hed
+
+        soft = hed.soft_edges(np.asarray(square(open_image(path, min_side=16), side)))
+        return Image.fromarray((soft * 255).round().astype(np.uint8)).convert("RGB")
+    return Image.fromarray(edges).convert("RGB")
 
 
 def square(im: Image.Image, side: int = SIDE) -> Image.Image:
@@ -36,8 +68,8 @@ def square(im: Image.Image, side: int = SIDE) -> Image.Image:
     return im.crop((left, top, left + s, top + s)).resize((side, side), Image.LANCZOS)
 
 
-def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
-    """(uint8 edge map [128,128], 255 = line; the picture's path) from inputs["sketch"]: a gr.ImageEditor value
+def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, str]:
+    """(uint8 edge map [side,side], 255 = line; the picture's path) from inputs["sketch"]: a gr.ImageEditor value
     (what the person sees, strokes included) or a picture path."""
     import cv2
 
@@ -50,17 +82,17 @@ def edge_map(s: Settings, inputs: dict) -> tuple[np.ndarray, str]:
         )
     im = open_image(path, min_side=16)
     if s.source == "edges":
-        edges = control.canny(np.asarray(square(im)))
+        edges = control.canny(np.asarray(square(im, side)))
     elif s.source == "contours":
         from genlab.colour import hed
 
-        edges = hed.lines(np.asarray(square(im, hed.RUN_SIDE)))
+        edges = hed.lines(np.asarray(square(im, max(side, hed.RUN_SIDE))), side)
     else:  # strokes at full size, then their share of each 128-px cell (area average)
         a = np.asarray(im)
         c = min(a.shape[:2])
         top, left = (a.shape[0] - c) // 2, (a.shape[1] - c) // 2
         stroke = (255 - a[top : top + c, left : left + c].min(-1) > LINE_LEVEL).astype(np.float32)
-        edges = ((cv2.resize(stroke, (SIDE, SIDE), interpolation=cv2.INTER_AREA) > 0.2) * 255).astype(np.uint8)
+        edges = ((cv2.resize(stroke, (side, side), interpolation=cv2.INTER_AREA) > 0.2) * 255).astype(np.uint8)
     share = float((edges > 0).mean())
     if share < MIN_LINES:
         what = s.source
@@ -89,20 +121,33 @@ def run(s: Settings, inputs: dict, ctl: Control):
 
     from genlab.colour import control
 
-    edges, path = edge_map(s, inputs)
+    edges, path = edge_map(s, inputs)  # refused here, before anything loads, if it is no edge map
+    side = SIDE if s.offline else HUB_SIDE
     passes = 2 if s.compare else 1
     ctl.charge(
-        SIDE * SIDE * s.steps * s.batch * passes * 1.5,  # the ControlNet adds about half a UNet per step
-        f"{SIDE}x{SIDE} px x {s.steps} steps x {s.batch} images x {passes} (with and without control)",
+        side * side * s.steps * s.batch * passes * 1.5,  # the ControlNet adds about half a UNet per step
+        f"{side}x{side} px x {s.steps} steps x {s.batch} images x {passes} (with and without control)",
         "Use fewer steps or fewer images.",
     )
     total = s.steps * passes
-    yield Update(0, total, "loading the colour model and its ControlNet (first use only)")
+    yield Update(0, total, "loading the model and its ControlNet (first use only)")
     base, label = diffusion.MODELS.get(s.model)
-    net, net_label = CONTROLNET.get()
     dev = base.unet.device
-    net.to(dev)
-    image = control.to_control(edges[None]).to(dev)  # [1,1,128,128]
+    if s.offline:
+        net, net_label = CONTROLNET.get()
+        net.to(dev)
+        image = control.to_control(edges[None]).to(dev)  # [1,1,128,128]
+    else:
+        net, net_label = HUB_CONTROLNETS.get(hub_controlnet_id(s.source))
+        if net.config.cross_attention_dim != base.unet.config.cross_attention_dim:
+            raise ValueError(
+                f"{net_label.split(' —')[0]} reads text features of width {net.config.cross_attention_dim}, "
+                f"{s.model} gives {base.unet.config.cross_attention_dim}: the public ControlNets fit SD 1.5 models."
+            )
+        net.to(dev, dtype=base.unet.dtype)
+        side = base.unet.config.sample_size * base.vae_scale_factor  # the model's own picture side
+        edges, _ = edge_map(s, inputs, side)
+        image = condition_picture(s, edges, path, side)  # RGB [side,side], as the public ControlNets read it
 
     def draw(with_control: bool, offset: int):
         pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
@@ -124,7 +169,14 @@ def run(s: Settings, inputs: dict, ctl: Control):
                     control_guidance_start=s.start,
                     control_guidance_end=s.end,
                 )
-            return pipe(
+            if with_control and not s.offline:  # diffusers' SD ControlNet pipeline around the same modules
+                from diffusers import StableDiffusionControlNetPipeline
+
+                call = StableDiffusionControlNetPipeline.from_pipe(pipe, controlnet=net)
+                call.set_progress_bar_config(disable=True)
+            else:
+                call = pipe
+            return call(
                 s.prompt,
                 negative_prompt=s.negative_prompt,
                 num_inference_steps=s.steps,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from genlab.models.diffusion import availability
 from genlab.techniques import control
-from genlab.ui.components import EXAMPLES, PictureEditor, controls
+from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import gallery, stop_button, wire
 
@@ -13,13 +14,26 @@ DESCRIPTION = (
     "**Structural control with a ControlNet** (Zhang, Rao & Agrawala 2023). A copy of the diffusion model's "
     "encoder reads an *edge map* and adds what it sees to the frozen model's skip connections through "
     "zero-initialised convolutions, so the picture follows your lines while the prompt chooses what fills them. "
-    "Draw dark lines on the canvas (**lines**), or upload a photo or drawing and use its Canny **edges**. "
+    "Draw dark lines on the canvas (**lines**), or upload a photo or drawing and use its Canny **edges** or the "
+    "**contours** HED (a network trained on outlines people drew) finds. "
     "*Strength* scales the ControlNet's signal; *from / until* say during which part of the denoising it acts "
     "(early steps fix the layout, late ones the details). The same prompt without control is drawn beside it at "
     "the same seeds. Offline this is genlab's colour model with a ControlNet trained here on its pictures' edges."
 )
 DRAWINGS = EXAMPLES / "control"
-ORDER = ["prompt", "negative_prompt", "source", "strength", "start", "end", "steps", "guidance", "seed", "batch"]
+ORDER = [
+    "prompt",
+    "negative_prompt",
+    "source",
+    "strength",
+    "start",
+    "end",
+    "steps",
+    "guidance",
+    "seed",
+    "batch",
+    "model",
+]
 
 
 def _live(u):
@@ -71,8 +85,19 @@ def build() -> None:
             inputs=[sketch, c["prompt"], c["source"]],
             label="Start from (drawings made for genlab; photo: scikit-image)",
         )
-    with gr.Accordion("Settings", open=False), gr.Row():
-        c.update(controls(S, ["steps", "guidance", "seed", "batch", "compare"]))
+    with gr.Accordion("Settings", open=False):
+        with gr.Row():
+            c.update(controls(S, ["steps", "guidance", "seed", "batch", "compare"]))
+        with gr.Row():
+            where = {m: availability(m, probe=False)[1].split(":")[0] for m in control.models()}
+            c["model"] = Dropdown(
+                [(f"{m} ({where[m]})" if m != control.COLOUR_MODEL else f"{m} (ControlNet trained here)", m)
+                 for m in control.models()],
+                value=S.default("model"),
+                label=S.spec("model").label,
+                info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines, Canny for edges, "
+                "HED for contours",
+            )  # fmt: skip
     status = gr.Markdown()
     with gr.Row():
         edges = gr.Image(label="Edge map the ControlNet sees", type="filepath", interactive=False, height=260, scale=1)
