@@ -1,4 +1,4 @@
-"""What the colour trainers (train_vae, train_ldm) share: a resumable, time-boxed training run.
+"""What the colour trainers (train_vae, train_ldm, train_control) share: a resumable, time-boxed training run.
 
 A run folder holds `ckpt.pt` (our own checkpoint, tensors only, replaced atomically); during `fit`, SIGTERM/SIGINT
 end the loop after the current step with an export and a checkpoint; exports are written beside the destination and
@@ -17,6 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+
+def add_run_args(ap, *, hours: float, threads: int = 2, tqdm_seconds: float = 60.0) -> None:
+    """The arguments ResumableRun reads (seed, time box, checkpoints, exports, progress, resume), on one parser."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=threads)
+    ap.add_argument("--hours", type=float, default=hours)
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--export-minutes", type=float, default=20.0)
+    ap.add_argument("--tqdm-seconds", type=float, default=tqdm_seconds)
+    ap.add_argument("--resume", action="store_true")
 
 
 class ResumableRun:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from genlab.colour import control, ldm
 from genlab.colour import data as colour_data
-from genlab.colour.runs import ResumableRun
+from genlab.colour.runs import ResumableRun, add_run_args
 from genlab.colour.train_ldm import DEFAULT_DATA, channel_stats, draw_batch, prepare
 
 REPO = Path(__file__).resolve().parents[2]
@@ -315,14 +315,7 @@ def main(argv=None):
     ap.add_argument("--p-uncond", type=float, default=0.3)
     ap.add_argument("--min-snr", type=float, default=5.0)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--hours", type=float, default=1.0)
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
-    ap.add_argument("--export-minutes", type=float, default=20.0)
-    ap.add_argument("--tqdm-seconds", type=float, default=60.0)
-    ap.add_argument("--resume", action="store_true")
+    add_run_args(ap, hours=1.0)
     ap.add_argument("--init", default=None, help="start from an exported ControlNet folder")
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args(argv)

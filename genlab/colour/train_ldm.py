@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from genlab.colour import data as colour_data
 from genlab.colour import ldm
-from genlab.colour.runs import ResumableRun
+from genlab.colour.runs import ResumableRun, add_run_args
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = "~/.cache/genlab/colour128"
@@ -460,14 +460,7 @@ def main(argv=None):
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--p-uncond", type=float, default=0.1)
     ap.add_argument("--min-snr", type=float, default=5.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--hours", type=float, default=2.0)
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
-    ap.add_argument("--export-minutes", type=float, default=20.0)
-    ap.add_argument("--tqdm-seconds", type=float, default=60.0)
-    ap.add_argument("--resume", action="store_true")
+    add_run_args(ap, hours=2.0)
     ap.add_argument("--init", default=None, help="start from an exported pipeline folder's unet/")
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args(argv)

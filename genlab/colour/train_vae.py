@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.colour import data as colour_data
-from genlab.colour.runs import ResumableRun
+from genlab.colour.runs import ResumableRun, add_run_args
 
 DEFAULT_DATA = "~/.cache/genlab/colour128"
 DEFAULT_RUN = "~/.cache/genlab/runs/colour_vae"
@@ -405,15 +405,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--set-lr", type=float, default=None, help="with --resume: replace the run's base learning rate")
     ap.add_argument("--kl-weight", type=float, default=1e-6)
     ap.add_argument("--mse-weight", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--hours", type=float, default=24.0)
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
-    ap.add_argument("--export-minutes", type=float, default=20.0)
+    add_run_args(ap, hours=24.0, threads=1, tqdm_seconds=120.0)
     ap.add_argument("--eval-n", type=int, default=96)
-    ap.add_argument("--tqdm-seconds", type=float, default=120.0)
-    ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from exported AutoencoderKL weights (a save_pretrained dir)")
     ap.add_argument(
         "--decoder-only",
