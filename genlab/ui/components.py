@@ -83,6 +83,14 @@ class Number(gr.Number):
         return payload
 
 
+def model_choices(models, notes: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(label, id) for a model dropdown: each id with where it comes from (no hub probe), or notes[id]."""
+    from genlab.models.diffusion import availability
+
+    notes = notes or {}
+    return [(f"{m} ({notes.get(m) or availability(m, probe=False)[1].split(':')[0]})", m) for m in models]
+
+
 class Dropdown(gr.Dropdown):
     """gr.Dropdown whose value reaches genlab as sent (Settings.parse says which choices there are)."""
 

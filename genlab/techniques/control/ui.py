@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from genlab.models.diffusion import availability
 from genlab.techniques import control
-from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls
+from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, model_choices
 from genlab.ui.send import receive, send_buttons
 from genlab.ui.wiring import gallery, stop_button, wire
 
@@ -89,10 +88,8 @@ def build() -> None:
         with gr.Row():
             c.update(controls(S, ["steps", "guidance", "seed", "batch", "compare"]))
         with gr.Row():
-            where = {m: availability(m, probe=False)[1].split(":")[0] for m in control.models()}
             c["model"] = Dropdown(
-                [(f"{m} ({where[m]})" if m != control.COLOUR_MODEL else f"{m} (ControlNet trained here)", m)
-                 for m in control.models()],
+                model_choices(control.models(), {control.COLOUR_MODEL: "ControlNet trained here"}),
                 value=S.default("model"),
                 label=S.spec("model").label,
                 info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines, Canny for edges, "

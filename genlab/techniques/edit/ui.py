@@ -6,9 +6,9 @@ import gradio as gr
 
 from genlab.core.images import strip
 from genlab.core.outputs import save_view
-from genlab.models.diffusion import allowed_models, availability
+from genlab.models.diffusion import allowed_models
 from genlab.techniques import edit
-from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, picture_input
+from genlab.ui.components import EXAMPLES, Dropdown, PictureEditor, controls, model_choices, picture_input
 from genlab.ui.schedule import COLOURS, noise_schedule
 from genlab.ui.send import adapter_input, receive, send_back, send_buttons
 from genlab.ui.wiring import gallery, recipe_drop, stop_button, wire
@@ -99,8 +99,9 @@ def build() -> None:
             receive(edit.NAME, editor)
         with gr.Column(scale=2):
             c = controls(S, ["prompt", "negative_prompt"], prompt={"max_lines": 2}, negative_prompt={"max_lines": 1})
-            choices = [(f"{m} ({availability(m, probe=False)[1].split(':')[0]})", m) for m in allowed_models()]
-            c["model"] = Dropdown(choices, value=S.default("model"), label=S.spec("model").label)
+            c["model"] = Dropdown(
+                model_choices(allowed_models()), value=S.default("model"), label=S.spec("model").label
+            )
             c.update(controls(S, ["strength"]))
             with gr.Row():
                 i2i = gr.Button("Image-to-image", variant="primary")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from genlab.models.diffusion import COLOUR_MODEL, HUB_MODELS, availability
+from genlab.models.diffusion import COLOUR_MODEL, HUB_MODELS
 from genlab.techniques import teach
 from genlab.techniques.teach.sets import SETS, pictures
-from genlab.ui.components import Dropdown, controls
+from genlab.ui.components import Dropdown, controls, model_choices
 from genlab.ui.send import send_adapter
 from genlab.ui.wiring import image_and_info, stop_button, wire
 
@@ -84,7 +84,7 @@ def build() -> None:
     with gr.Row():
         c = controls(S, ["pictures", "method"], pictures={"widget": "dropdown", "scale": 2})
         models = [COLOUR_MODEL, *HUB_MODELS]
-        choices = [(f"{m} ({availability(m, probe=False)[1].split(':')[0]})", m) for m in models]
+        choices = model_choices(models)
         c["model"] = Dropdown(choices, value=COLOUR_MODEL, label=S.spec("model").label, scale=2)
     first = S.default("pictures")
     with gr.Row():

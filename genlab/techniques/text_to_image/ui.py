@@ -17,7 +17,7 @@ from genlab.techniques.text_to_image.views import (
     schedule_frame,
     shown,
 )
-from genlab.ui.components import Dropdown, controls, picture_input
+from genlab.ui.components import Dropdown, controls, model_choices, picture_input
 from genlab.ui.send import adapter_input, send_buttons
 from genlab.ui.wiring import gallery, gallery_and_info, image_and_info, recipe_drop, stop_button, wire
 
@@ -106,7 +106,7 @@ def build() -> None:
             negative_prompt={"max_lines": 2, "scale": 2},
         )
     with gr.Row():
-        choices = [(f"{m} ({t2i.availability(m, probe=False)[1].split(':')[0]})", m) for m in t2i.allowed_models()]
+        choices = model_choices(t2i.allowed_models())
         c["model"] = Dropdown(choices, value=t2i.default_model(), label=S.spec("model").label, scale=3)
         c.update(controls(S, ["scheduler", "steps", "guidance"], scheduler={"widget": "dropdown"}))
     model_info = gr.Markdown(
