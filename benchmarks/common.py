@@ -42,3 +42,14 @@ def start_app(root: Path = ROOT, log: str = "/tmp/genlab-bench-app.log") -> tupl
             time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"the app at {root} did not start; see {log}")
+
+
+def warm_times(call, n: int = 3) -> list[float]:
+    """Seconds of n calls of call(), after one warm-up call (which loads the models)."""
+    call()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return times

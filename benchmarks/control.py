@@ -94,7 +94,7 @@ def quality(n: int, steps: int, data: str, batch: int = 10) -> dict:
 
 
 def app_speed(steps: int) -> dict:
-    from common import start_app
+    from common import start_app, warm_times
     from gradio_client import Client, handle_file
 
     proc, url, _ = start_app()
@@ -112,12 +112,7 @@ def app_speed(steps: int) -> dict:
 
         figures = {}
         for name, call in [("control_4_images_s", control_call), ("text_to_image_4_images_s", t2i_call)]:
-            call()  # warm-up (loads the models)
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                call()
-                times.append(time.perf_counter() - t)
+            times = warm_times(call)
             figures[name] = round(statistics.median(times), 2)
             print(f"  {name}: {times}", flush=True)
         figures["steps"] = steps

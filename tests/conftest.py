@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# In-process tests compute in float32, so pinned slices hold on any CPU; genlab's default (bf16 autocast where
+# the CPU has BF16 instructions) is what the app under the browser tests runs, and test_precision.py checks it.
+PRECISION_PINNED = "GENLAB_PRECISION" not in os.environ
+os.environ.setdefault("GENLAB_PRECISION", "fp32")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -37,6 +41,8 @@ def app_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    if PRECISION_PINNED:
+        env.pop("GENLAB_PRECISION")  # the app as users start it
     with open(log, "w") as f:
         proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env

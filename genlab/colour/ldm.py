@@ -15,6 +15,7 @@ position attended and a zero pooled embedding.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel
 from diffusers.utils.torch_utils import randn_tensor
 
+from genlab.core.devices import autocast
 from genlab.core.images import to_pictures
 from genlab.models.text_encoder import EMBED_DIM
 
@@ -83,6 +85,18 @@ def latent_stats(vae) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.zeros(1, c.latent_channels, 1, 1), torch.full((1, c.latent_channels, 1, 1), 1.0 / c.scaling_factor)
 
 
+def under_autocast(fn: Callable) -> Callable:
+    """A pipeline method run in one autocast region (devices.autocast on the UNet's device), so the bf16 copies
+    of the weights are cast once per call, not once per step (autocast drops its cache when its region ends)."""
+
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        with autocast(self.unet.device):
+            return fn(self, *args, **kwargs)
+
+    return call
+
+
 class ColourLDMPipeline(DiffusionPipeline):
     """Prompt -> 128x128 colour pictures. text_encoder is a SentenceEncoder, passed at load time."""
 
@@ -127,13 +141,15 @@ class ColourLDMPipeline(DiffusionPipeline):
     @torch.no_grad()
     def encode_images(self, x: torch.Tensor) -> torch.Tensor:
         """[B,3,128,128] in [-1,1] -> normalised latents [B,4,16,16] (the posterior mean)."""
-        z = self.vae.encode(x.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
-        return self.normalise(z)
+        with autocast(self.vae.device):
+            z = self.vae.encode(x.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
+        return self.normalise(z.to(self.vae.dtype))
 
     @torch.no_grad()
     def decode_latents(self, zn: torch.Tensor) -> torch.Tensor:
         """Normalised latents [B,4,16,16] -> images [B,3,128,128] in [0,1]."""
-        x = self.vae.decode(self.denormalise(zn).to(self.vae.dtype)).sample
+        with autocast(self.vae.device):
+            x = self.vae.decode(self.denormalise(zn).to(self.vae.dtype)).sample
         return (x.float() / 2 + 0.5).clamp(0, 1)
 
     def predict_noise(self, x, t, cond, guidance_scale: float, control=None):
@@ -144,14 +160,22 @@ class ColourLDMPipeline(DiffusionPipeline):
         xin = torch.cat([x] * 2) if use_cfg else x
         xin = self.scheduler.scale_model_input(xin, t)
         extra = {}
-        if control is not None:
-            net, image, scale = control
-            image = torch.cat([image] * 2) if use_cfg else image
-            down, mid = net(
-                xin, t, h, controlnet_cond=image.to(xin), conditioning_scale=scale, class_labels=p, return_dict=False
-            )
-            extra = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
-        eps = self.unet(xin, t, h, class_labels=p, encoder_attention_mask=m, **extra).sample
+        with autocast(self.unet.device):
+            if control is not None:
+                net, image, scale = control
+                image = torch.cat([image] * 2) if use_cfg else image
+                down, mid = net(
+                    xin,
+                    t,
+                    h,
+                    controlnet_cond=image.to(xin),
+                    conditioning_scale=scale,
+                    class_labels=p,
+                    return_dict=False,
+                )
+                extra = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
+            eps = self.unet(xin, t, h, class_labels=p, encoder_attention_mask=m, **extra).sample
+        eps = eps.to(x.dtype)  # autocast's bf16 back to the latents' dtype before guidance and the sampler
         if use_cfg:
             eps_u, eps_c = eps.chunk(2)
             eps = eps_u + guidance_scale * (eps_c - eps_u)
@@ -165,6 +189,7 @@ class ColourLDMPipeline(DiffusionPipeline):
         return tuple(torch.cat([u, c]) for u, c in zip(unc, cond))
 
     # -------------------------------------------------------------- text to image
+    @under_autocast
     @torch.no_grad()
     def __call__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -36,13 +38,48 @@ def device() -> torch.device:
 
 
 def dtype(dev: torch.device | None = None) -> torch.dtype:
-    """Half precision on CUDA (bf16 where supported), float32 on CPU (bf16 is slow on CPU)."""
+    """Weights' dtype: half precision on CUDA (bf16 where supported), float32 on CPU (where autocast() may run
+    the matmuls in bf16)."""
     import torch
 
     dev = dev or device()
     if dev.type != "cuda":
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+PRECISION_VAR = "GENLAB_PRECISION"  # "fp32" turns CPU bf16 autocast off; "bf16" forces it on
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # oneDNN: AVX-512 BF16 or AMX in this CPU
+
+
+def cpu_bf16() -> bool:
+    """True when CPU inference runs under bf16 autocast: by default where the CPU has native BF16 instructions
+    (elsewhere bf16 is emulated and slower than float32); GENLAB_PRECISION=fp32 or bf16 decides instead."""
+    wanted = os.environ.get(PRECISION_VAR, "").strip().lower()
+    if wanted not in ("", "fp32", "bf16"):
+        raise ValueError(f"{PRECISION_VAR} must be fp32 or bf16 (got {wanted!r}).")
+    return wanted == "bf16" or (wanted == "" and _cpu_has_bf16())
+
+
+def autocast(dev: torch.device):
+    """torch.autocast to bf16 for a module on the CPU when cpu_bf16(); on other devices the weights already are
+    half precision (dtype()), so nothing. Matmuls and convolutions run in bf16, reductions and norms in float32."""
+    import torch
+
+    if dev.type == "cpu" and cpu_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def precision_label(dev: torch.device) -> str:
+    """How inference on dev computes, for the weights line: 'bf16 autocast' or the weights' dtype."""
+    return "bf16 autocast" if dev.type == "cpu" and cpu_bf16() else str(dtype(dev)).removeprefix("torch.")
 
 
 def zero_gpu(fn: Callable[..., T], seconds: int) -> Callable[..., T]:

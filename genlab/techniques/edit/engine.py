@@ -199,7 +199,7 @@ def _diffuse(
 
         space = _space(s, pipe)
         x = to_tensor(image, s.pixel_space).repeat(b, 1, 1, 1)
-        with torch.inference_mode():
+        with torch.inference_mode(), space.region():
             cond = space.conditions([s.prompt] * b, s.negative_prompt, s.guidance)
             if kind == "inpaint":
                 mt = torch.from_numpy(np.asarray(m, np.float32) / 255)[None, None].repeat(b, 1, 1, 1)

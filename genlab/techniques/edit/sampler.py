@@ -17,11 +17,14 @@ encodes, decodes and predicts noise, and every request brings its own scheduler 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
+
+from genlab.core.devices import autocast
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Space:
     factor: int  # pixels per latent cell (8 for the VAE, 1 in pixel space)
     channels: int  # latent channels
     multiple: int  # latent sides must be multiples of this (the UNet's downsampling)
+    region: Callable[[], AbstractContextManager] = nullcontext  # entered once around a request's calls (autocast)
 
 
 def colour_space(pipe) -> Space:
@@ -48,6 +52,7 @@ def colour_space(pipe) -> Space:
         factor=8,
         channels=4,
         multiple=4,
+        region=lambda: autocast(pipe.unet.device),  # bf16 on CPUs with BF16 instructions (genlab.core.devices)
     )
 
 

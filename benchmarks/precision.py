@@ -1,0 +1,175 @@
+"""BF16 autocast against float32 for genlab's colour model and its ControlNet (genlab.core.devices.autocast).
+
+In process, with each precision on the same seeds (DPM-Solver++, 20 steps, the default guidance):
+
+* speed: seconds per 4-image call of the pipeline (median over the prompts, after one warm-up);
+* colour words: on benchmarks/fresh_colour_prompts.txt (written before measuring, used in no choice), 4 seeds
+  per prompt, the share of pictures whose dominant hue (genlab.colour.evaluate.dominant_hue) is the prompt's
+  colour word;
+* difference: mean |bf16 - fp32| in 8-bit levels and PSNR per picture, and how often the judged hue agrees;
+* Control: edge F1 (genlab.colour.control.edge_f1) of the outputs for the three example line drawings.
+
+--app also times 4-image /text_to_image and /control requests through the running app (gradio_client, median of
+3 after one warm-up), started once with GENLAB_PRECISION=fp32 and once as users start it.
+
+The tolerance for adopting bf16 (the default where the CPU has BF16 instructions): colour words and Control F1
+within 2 points of float32, and a mean difference under 2 levels. --write puts the figures in
+docs/precision.json.
+
+    python benchmarks/precision.py [--app] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+PROMPTS = ROOT / "benchmarks" / "fresh_colour_prompts.txt"
+COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
+SEEDS = 4
+
+
+def fresh_prompts() -> list[tuple[str, str]]:
+    """(prompt, its colour word) for every line of fresh_colour_prompts.txt."""
+    out = []
+    for line in PROMPTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            words = re.findall(r"[a-z]+", line.lower())
+            out.append((line.strip(), next(w for w in words if w in COLOURS)))
+    return out
+
+
+def colour_run(precision: str) -> dict:
+    import torch
+
+    from genlab.colour import control
+    from genlab.colour.evaluate import dominant_hue
+    from genlab.core.devices import cpu_bf16, cpu_generator
+    from genlab.models import diffusion
+    from genlab.techniques.control import Settings as ControlSettings
+    from genlab.techniques.control.engine import CONTROLNET, edge_map
+
+    os.environ["GENLAB_PRECISION"] = precision
+    assert cpu_bf16() == (precision == "bf16")
+    base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
+
+    def call(prompt, **extra):
+        pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
+        with torch.inference_mode():
+            t = time.perf_counter()
+            x = pipe(
+                prompt,
+                num_images_per_prompt=SEEDS,
+                num_inference_steps=20,
+                guidance_scale=5.0,  # the app's default
+                generator=[cpu_generator(k) for k in range(SEEDS)],
+                output_type="pt",
+                **extra,
+            ).images
+            dt = time.perf_counter() - t
+        return (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8), dt
+
+    call("a red apple")  # warm-up
+    pics, times, obeyed = [], [], []
+    for prompt, colour in fresh_prompts():
+        x, dt = call(prompt)
+        pics.append(x)
+        times.append(dt)
+        obeyed += [dominant_hue(im) == colour for im in x]
+    net, _ = CONTROLNET.get()
+    f1, ctimes = [], []
+    for path in sorted((ROOT / "examples" / "control").glob("*-lines.png")):
+        lines, _ = edge_map(ControlSettings(), {"sketch": str(path)})  # uint8 [128,128], 255 = line
+        name = path.stem.removesuffix("-lines")
+        x, dt = call(f"a {name}", controlnet=net, image=control.to_control(lines[None]))
+        ctimes.append(dt)
+        f1 += [control.edge_f1(control.canny(im), lines) for im in x]
+    return {
+        "pictures": np.concatenate(pics),
+        "colour_words_obeyed": round(float(np.mean(obeyed)), 3),
+        "seconds_per_4_images": round(statistics.median(times), 2),
+        "control_edge_f1": round(float(np.mean(f1)), 3),
+        "control_seconds_per_4_images": round(statistics.median(ctimes), 2),
+    }
+
+
+def app_speed(precision: str) -> dict:
+    from common import start_app, warm_times
+    from gradio_client import Client, handle_file
+
+    os.environ.pop("GENLAB_PRECISION", None)
+    if precision == "fp32":
+        os.environ["GENLAB_PRECISION"] = "fp32"
+    proc, url, _ = start_app()
+    try:
+        c = Client(url, verbose=False)
+        lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
+        sketch = {"background": lines, "layers": [], "composite": lines}
+        calls = {
+            "text_to_image_4_images_s": lambda: c.predict(
+                prompt="a red apple", model=COLOUR, steps=20, batch=4, api_name="/text_to_image"
+            ),
+            "control_4_images_s": lambda: c.predict(
+                sketch=sketch, prompt="a red apple", steps=20, batch=4, compare=False, api_name="/control"
+            ),
+        }
+        out = {}
+        for name, fn in calls.items():
+            times = warm_times(fn)
+            out[name] = round(statistics.median(times), 2)
+            print(f"  app ({precision}) {name}: {[round(t, 2) for t in times]}", flush=True)
+        return out
+    finally:
+        proc.kill()
+
+
+COLOUR = "genlab colour latent diffusion (offline)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--app", action="store_true", help="also time requests through the running app")
+    ap.add_argument("--write", action="store_true", help="write the figures to docs/precision.json")
+    a = ap.parse_args()
+    from genlab.core.devices import _cpu_has_bf16
+
+    runs = {p: colour_run(p) for p in ("fp32", "bf16")}
+    f, b = runs["fp32"].pop("pictures").astype(np.float32), runs["bf16"].pop("pictures").astype(np.float32)
+    diff = np.abs(f - b).mean(axis=(1, 2, 3))
+    mse = ((f - b) ** 2).mean(axis=(1, 2, 3))
+    psnr = 10 * np.log10(255**2 / np.maximum(mse, 1e-10))
+    from genlab.colour.evaluate import dominant_hue
+
+    agree = np.mean([dominant_hue(x.astype(np.uint8)) == dominant_hue(y.astype(np.uint8)) for x, y in zip(f, b)])
+    res = {
+        "cpu_has_bf16": _cpu_has_bf16(),
+        "prompts": str(PROMPTS.relative_to(ROOT)),
+        "pictures": len(f),
+        **{p: r for p, r in runs.items()},
+        "mean_abs_difference_levels": round(float(diff.mean()), 2),
+        "worst_picture_mean_abs_difference_levels": round(float(diff.max()), 2),
+        "psnr_db_median": round(float(np.median(psnr)), 1),
+        "judged_hue_agrees": round(float(agree), 3),
+    }
+    if a.app:
+        res["app"] = {p: app_speed(p) for p in ("fp32", "bf16")}
+        res["app"]["how"] = "gradio_client against python app.py (bf16: as users start it), median of 3 after a warm-up"
+    res["command"] = " ".join(["python benchmarks/precision.py", *sys.argv[1:]])
+    print(json.dumps(res, indent=2))
+    if a.write:
+        (ROOT / "docs" / "precision.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
