@@ -9,6 +9,9 @@ In process, with each precision on the same seeds (DPM-Solver++, 20 steps, the d
 * difference: mean |bf16 - fp32| in 8-bit levels and PSNR per picture, and how often the judged hue agrees;
 * Control: edge F1 (genlab.colour.control.edge_f1) of the outputs for the three example line drawings.
 
+--vgg times one forward + backward pass of the style/Deep Dream VGG16 (400 px, the Gatys layers) each way, with the
+loss's relative difference and the gradients' cosine similarity (measured only: the techniques do not use bf16).
+
 --app also times 4-image /text_to_image and /control requests through the running app (gradio_client, median of
 3 after one warm-up), started once with GENLAB_PRECISION=fp32 and once as users start it.
 
@@ -16,7 +19,7 @@ The tolerance for adopting bf16 (the default where the CPU has BF16 instructions
 within 2 points of float32, and a mean difference under 2 levels. --write puts the figures in
 docs/precision.json.
 
-    python benchmarks/precision.py [--app] [--write]
+    python benchmarks/precision.py [--app] [--vgg] [--write]
 """
 
 from __future__ import annotations
@@ -135,11 +138,44 @@ def app_speed(precision: str) -> dict:
 
 
 COLOUR = "genlab colour latent diffusion (offline)"
+GATYS_LAYERS = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "conv4_2"}
+
+
+def vgg_pass() -> dict:
+    """The style tabs' VGG16 on a 400x400 picture: seconds per forward + backward, fp32 against bf16 autocast."""
+    import torch
+
+    from genlab.models.vgg import load_vgg
+
+    net, _ = load_vgg()
+    net.eval().requires_grad_(False)
+    x0 = torch.rand(1, 3, 400, 400, generator=torch.Generator().manual_seed(0))
+
+    def one(bf16: bool):
+        x = x0.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = sum((f.float() ** 2).mean() for f in net(x, GATYS_LAYERS).values())
+        loss.backward()
+        return loss.item(), x.grad.flatten()
+
+    out = {}
+    for bf16 in (False, True):
+        one(bf16)
+        t = time.perf_counter()
+        for _ in range(3):
+            loss, grad = one(bf16)
+        out["bf16" if bf16 else "fp32"] = {"seconds_per_pass": round((time.perf_counter() - t) / 3, 3), "loss": loss}
+        out["grad_" + ("bf16" if bf16 else "fp32")] = grad
+    gf, gb = out.pop("grad_fp32"), out.pop("grad_bf16")
+    out["loss_relative_difference"] = round(abs(out["fp32"]["loss"] - out["bf16"]["loss"]) / out["fp32"]["loss"], 6)
+    out["gradient_cosine"] = round(float(torch.nn.functional.cosine_similarity(gf, gb, dim=0)), 5)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--app", action="store_true", help="also time requests through the running app")
+    ap.add_argument("--vgg", action="store_true", help="also time the style tabs' VGG16 each way")
     ap.add_argument("--write", action="store_true", help="write the figures to docs/precision.json")
     a = ap.parse_args()
     from genlab.core.devices import _cpu_has_bf16
@@ -162,6 +198,8 @@ def main() -> None:
         "psnr_db_median": round(float(np.median(psnr)), 1),
         "judged_hue_agrees": round(float(agree), 3),
     }
+    if a.vgg:
+        res["vgg16_400px"] = vgg_pass()
     if a.app:
         res["app"] = {p: app_speed(p) for p in ("fp32", "bf16")}
         res["app"]["how"] = "gradio_client against python app.py (bf16: as users start it), median of 3 after a warm-up"
