@@ -72,14 +72,16 @@ def autocast(dev: torch.device):
     half precision (dtype()), so nothing. Matmuls and convolutions run in bf16, reductions and norms in float32."""
     import torch
 
-    if dev.type == "cpu" and cpu_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16) if _bf16_on(dev) else contextlib.nullcontext()
+
+
+def _bf16_on(dev: torch.device) -> bool:
+    return dev.type == "cpu" and cpu_bf16()
 
 
 def precision_label(dev: torch.device) -> str:
     """How inference on dev computes, for the weights line: 'bf16 autocast' or the weights' dtype."""
-    return "bf16 autocast" if dev.type == "cpu" and cpu_bf16() else str(dtype(dev)).removeprefix("torch.")
+    return "bf16 autocast" if _bf16_on(dev) else str(dtype(dev)).removeprefix("torch.")
 
 
 def zero_gpu(fn: Callable[..., T], seconds: int) -> Callable[..., T]:
