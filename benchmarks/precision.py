@@ -108,36 +108,16 @@ def colour_run(precision: str) -> dict:
 
 
 def app_speed(precision: str) -> dict:
-    from common import start_app, warm_times
-    from gradio_client import Client, handle_file
+    """control.py's timing of 4-image /control and /text_to_image requests, the app started at this precision."""
+    from control import app_speed as timed
 
     os.environ.pop("GENLAB_PRECISION", None)
     if precision == "fp32":
         os.environ["GENLAB_PRECISION"] = "fp32"
-    proc, url, _ = start_app()
-    try:
-        c = Client(url, verbose=False)
-        lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
-        sketch = {"background": lines, "layers": [], "composite": lines}
-        calls = {
-            "text_to_image_4_images_s": lambda: c.predict(
-                prompt="a red apple", model=COLOUR, steps=20, batch=4, api_name="/text_to_image"
-            ),
-            "control_4_images_s": lambda: c.predict(
-                sketch=sketch, prompt="a red apple", steps=20, batch=4, compare=False, api_name="/control"
-            ),
-        }
-        out = {}
-        for name, fn in calls.items():
-            times = warm_times(fn)
-            out[name] = round(statistics.median(times), 2)
-            print(f"  app ({precision}) {name}: {[round(t, 2) for t in times]}", flush=True)
-        return out
-    finally:
-        proc.kill()
+    figures = timed(20)
+    return {k: figures[k] for k in ("text_to_image_4_images_s", "control_4_images_s")}
 
 
-COLOUR = "genlab colour latent diffusion (offline)"
 GATYS_LAYERS = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "conv4_2"}
 
 
