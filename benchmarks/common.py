@@ -53,3 +53,21 @@ def warm_times(call, n: int = 3) -> list[float]:
         call()
         times.append(time.perf_counter() - t)
     return times
+
+
+def file_urls(answer) -> list[str]:
+    """The URLs of every file in a gradio_client answer (made with download_files=False)."""
+    if isinstance(answer, dict):
+        own = [answer["url"]] if isinstance(answer.get("url"), str) else []
+        return own + [u for v in answer.values() for u in file_urls(v)]
+    if isinstance(answer, (list, tuple)):
+        return [u for v in answer for u in file_urls(v)]
+    return []
+
+
+def page_call(client, fetch, *args, **kwargs) -> None:
+    """One request as a page makes it: wait for the answer, then fetch its files over one kept-alive connection
+    (fetch: an httpx.Client). A browser fetches them in parallel, so this is an upper bound of its wait.
+    gradio_client's default instead downloads them one by one, each over a new connection, into new folders."""
+    for url in file_urls(client.predict(*args, **kwargs)):
+        fetch.get(url).raise_for_status()

@@ -5,8 +5,9 @@ trainer's sample grid shows):
   picture's Canny edges, with the ControlNet and without it (same prompt: the picture's first caption, same seed);
 * prompt adherence: of the pictures whose caption names a colour, the share of outputs whose dominant hue is that
   colour (genlab.colour.evaluate.dominant_hue), with and without control;
-* speed (--app): seconds per 4-image /control request through the running app (gradio_client, no comparison
-  batch), beside /text_to_image with the same steps, each the median of 3 after one warm-up.
+* speed (--app): seconds per 4-image /control request through the running app (no comparison batch), beside
+  /text_to_image with the same steps: until the answer and its files arrive as a page fetches them, and as
+  gradio_client's default download takes them; each the median of 3 after one warm-up.
 
 Writes the figures into weights/colour_controlnet.json ("metrics", "speed") with --write.
 
@@ -20,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -94,29 +96,40 @@ def quality(n: int, steps: int, data: str, batch: int = 10) -> dict:
 
 
 def app_speed(steps: int) -> dict:
-    from common import start_app, warm_times
+    """Seconds per 4-image /control and /text_to_image request through the running app: as a page waits (the
+    answer, then its files over one connection) and as gradio_client's default waits (files downloaded one by
+    one, new connection each); each the median of 3 after one warm-up."""
+    import httpx
+    from common import page_call, start_app, warm_times
     from gradio_client import Client, handle_file
 
     proc, url, _ = start_app()
     try:
-        c = Client(url, verbose=False)
+        client, bare = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
         lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
         sketch = {"background": lines, "layers": [], "composite": lines}
         colour = "genlab colour latent diffusion (offline)"
-
-        def control_call():
-            c.predict(sketch=sketch, prompt="a red apple", steps=steps, batch=4, compare=False, api_name="/control")
-
-        def t2i_call():
-            c.predict(prompt="a red apple", model=colour, steps=steps, batch=4, api_name="/text_to_image")
-
+        calls = {
+            "control": dict(sketch=sketch, prompt="a red apple", steps=steps, batch=4, compare=False),
+            "text_to_image": dict(prompt="a red apple", model=colour, steps=steps, batch=4),
+        }
         figures = {}
-        for name, call in [("control_4_images_s", control_call), ("text_to_image_4_images_s", t2i_call)]:
-            times = warm_times(call)
-            figures[name] = round(statistics.median(times), 2)
-            print(f"  {name}: {times}", flush=True)
+        with httpx.Client() as fetch:
+            for name, kw in calls.items():
+                kw = {**kw, "api_name": f"/{name}"}
+                for key, call in [
+                    (f"{name}_4_images_s", partial(page_call, bare, fetch, **kw)),
+                    (f"{name}_4_images_gradio_client_s", partial(client.predict, **kw)),
+                ]:
+                    times = warm_times(call)
+                    figures[key] = round(statistics.median(times), 2)
+                    print(f"  {key}: {[round(t, 2) for t in times]}", flush=True)
         figures["steps"] = steps
-        figures["how"] = "gradio_client against python app.py, median of 3 after a warm-up"
+        figures["how"] = (
+            "gradio_client against python app.py, median of 3 after a warm-up: until the answer and its files "
+            "are fetched over one connection, as a page waits (gradio_client's default download, one new "
+            "connection per file, in the _gradio_client_s figures)"
+        )
         return figures
     finally:
         proc.kill()

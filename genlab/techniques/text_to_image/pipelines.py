@@ -101,6 +101,7 @@ def generate(
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
     view = dict(pixel_space=s.pixel_space, latent_rgb=getattr(pipe, "latent_rgb", None))
     decode = pipe.decode_latents if s.offline and not s.pixel_space else None  # genlab's colour model: cheap
+    x0_kept: list[torch.Tensor] = []  # [1,4,16,16] x0_hat of the first image at each recorded frame, decoded after
 
     def work(emit):
         def callback(p, i, t, kw):
@@ -117,7 +118,7 @@ def generate(
                 if not s.pixel_space:
                     traj.channels.append(kw["latents"][0].detach().float().cpu().numpy())
                     if decode is not None and x0_seen[0] is not None:
-                        traj.decoded.append(to_pictures(decode(x0_seen[0][:1]))[0])
+                        x0_kept.append(x0_seen[0][:1].detach().clone())
             emit(Update(i + 1, s.steps, "denoising", data={"trajectory": traj}))
             if ctl.halted() and s.offline:
                 p.interrupt()
@@ -134,7 +135,10 @@ def generate(
         )
         generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
         if s.offline:
-            return pipe(s.prompt, negative_prompt=s.negative_prompt, generator=generators, **common).images
+            images = pipe(s.prompt, negative_prompt=s.negative_prompt, generator=generators, **common).images
+            if x0_kept:  # the VAE decodes all frames as one batch (faster than one by one)
+                traj.decoded = to_pictures(decode(torch.cat(x0_kept)))
+            return images
         return pipe(
             prompt=s.prompt,
             negative_prompt=s.negative_prompt or None,
