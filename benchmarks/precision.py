@@ -12,6 +12,11 @@ In process, with each precision on the same seeds (DPM-Solver++, 20 steps, the d
 --vgg times one forward + backward pass of the style/Deep Dream VGG16 (400 px, the Gatys layers) each way, with the
 loss's relative difference and the gradients' cosine similarity (measured only: the techniques do not use bf16).
 
+--styles measures the VGG tabs on their own figures instead, each way with the tab's default settings: style
+transfer's output scored by the reference objective (benchmarks/style_transfer.py, computed in float32), Deep
+Dream's rise of the layer's mean activation (measured in float32), and the wall seconds. The tolerance for adopting
+bf16 there, set before measuring: the objective at most 2 % above float32's, the rise within 5 % of float32's.
+
 --app also times 4-image /text_to_image and /control requests through the running app (gradio_client, median of
 3 after one warm-up), started once with GENLAB_PRECISION=fp32 and once as users start it.
 
@@ -19,7 +24,7 @@ The tolerance for adopting bf16 (the default where the CPU has BF16 instructions
 within 2 points of float32, and a mean difference under 2 levels. --write puts the figures in
 docs/precision.json.
 
-    python benchmarks/precision.py [--app] [--vgg] [--write]
+    python benchmarks/precision.py [--app] [--vgg] [--styles] [--write]
 """
 
 from __future__ import annotations
@@ -152,13 +157,109 @@ def vgg_pass() -> dict:
     return out
 
 
+def style_quality() -> dict:
+    """Gatys style transfer with the tab's default settings on style_transfer.py's pairs (400 px high), float32
+    against bf16: wall seconds, and each output scored by the reference objective computed in float32."""
+    from dataclasses import replace
+
+    from style_transfer import PAIRS, full_res_objective, load
+
+    from genlab.models.vgg import MODELS
+    from genlab.techniques.style_transfer import Settings
+    from genlab.techniques.style_transfer.gatys import optimise
+
+    net, _ = MODELS.get("default")
+    rows = []
+    for pair in PAIRS:
+        content, style = load(pair)
+        row, pictures = {"pair": "/".join(pair)}, {}
+        for precision in ("fp32", "bf16"):
+            os.environ["GENLAB_PRECISION"] = precision
+            t = time.perf_counter()
+            pictures[precision], _ = optimise(net, content, [style], replace(Settings(), size=max(content.size)))
+            row[f"{precision}_seconds"] = round(time.perf_counter() - t, 1)
+        os.environ["GENLAB_PRECISION"] = "fp32"  # the judge
+        for precision, im in pictures.items():
+            row[f"{precision}_objective"] = round(full_res_objective(net, content, style, im), 2)
+        row["objective_relative_change"] = round(row["bf16_objective"] / row["fp32_objective"] - 1, 4)
+        row["mean_abs_difference_levels"] = round(
+            float(np.abs(_levels(pictures["fp32"]) - _levels(pictures["bf16"])).mean()), 2
+        )
+        print(f"  style {row}", flush=True)
+        rows.append(row)
+    return _summary(rows, "objective_relative_change", "settings: the tab's defaults at the content's size")
+
+
+def dream_quality() -> dict:
+    """Deep Dream with the tab's default settings on deep_dream.py's photos, float32 against bf16: wall seconds,
+    and the rise of the layer's mean activation (before and after measured in float32)."""
+    from deep_dream import PHOTOS
+
+    from genlab.core.control import Control, drain
+    from genlab.core.images import to_tensor
+    from genlab.models.vgg import MODELS
+    from genlab.techniques.deep_dream import Settings
+    from genlab.techniques.deep_dream.engine import mean_activation, run
+
+    net, _ = MODELS.get("default")
+    s = Settings()
+    rows = []
+    for name in PHOTOS:
+        photo = str(ROOT / "examples" / "content" / name)
+        row, pictures = {"photo": name}, {}
+        for precision in ("fp32", "bf16"):
+            os.environ["GENLAB_PRECISION"] = precision
+            t = time.perf_counter()
+            r = drain(run(s, {"image": photo}, Control(seconds=float("inf"), budget=float("inf"))))
+            row[f"{precision}_seconds"] = round(time.perf_counter() - t, 1)
+            pictures[precision] = r.images[0]
+            row["before"] = r.data["before"] if precision == "fp32" else row["before"]
+        os.environ["GENLAB_PRECISION"] = "fp32"  # the judge
+        for precision, im in pictures.items():
+            after = mean_activation(net, to_tensor(im), s.layer, s.channel)
+            row[f"{precision}_rise"] = round(after / row["before"], 3)
+        row["rise_relative_change"] = round(row["bf16_rise"] / row["fp32_rise"] - 1, 4)
+        row["mean_abs_difference_levels"] = round(
+            float(np.abs(_levels(pictures["fp32"]) - _levels(pictures["bf16"])).mean()), 2
+        )
+        print(f"  dream {row}", flush=True)
+        rows.append(row)
+    return _summary(rows, "rise_relative_change", f"settings: the tab's defaults ({s.size} px, {s.octaves} octaves)")
+
+
+def _levels(im) -> np.ndarray:
+    return np.asarray(im.convert("RGB"), dtype=np.float32)
+
+
+def _summary(rows: list[dict], change: str, how: str) -> dict:
+    fp32, bf16 = (sum(r[f"{p}_seconds"] for r in rows) for p in ("fp32", "bf16"))
+    return {
+        "rows": rows,
+        "fp32_seconds_total": round(fp32, 1),
+        "bf16_seconds_total": round(bf16, 1),
+        "speedup": round(fp32 / bf16, 2),
+        f"worst_{change}": max((r[change] for r in rows), key=abs),
+        "how": how,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--app", action="store_true", help="also time requests through the running app")
     ap.add_argument("--vgg", action="store_true", help="also time the style tabs' VGG16 each way")
+    ap.add_argument("--styles", action="store_true", help="only style transfer's and Deep Dream's own figures")
     ap.add_argument("--write", action="store_true", help="write the figures to docs/precision.json")
     a = ap.parse_args()
     from genlab.core.devices import _cpu_has_bf16
+
+    if a.styles:  # a section of its own in docs/precision.json; the rest of the file is kept
+        res = {"style_transfer": style_quality(), "deep_dream": dream_quality()}
+        res["command"] = " ".join(["python benchmarks/precision.py", *sys.argv[1:]])
+        print(json.dumps(res, indent=2))
+        if a.write:
+            out = ROOT / "docs" / "precision.json"
+            out.write_text(json.dumps({**json.loads(out.read_text()), "styles": res}, indent=2) + "\n")
+        return
 
     runs = {p: colour_run(p) for p in ("fp32", "bf16")}
     f, b = runs["fp32"].pop("pictures").astype(np.float32), runs["bf16"].pop("pictures").astype(np.float32)

@@ -24,6 +24,33 @@ def test_the_switch_reads_genlab_precision(monkeypatch):
         cpu_bf16()
 
 
+def test_vgg_convolves_in_bf16_and_hands_back_float32_unless_a_judge(monkeypatch):
+    """Style transfer's and Deep Dream's VGG: bf16 convolutions when on, float32 activations for the Gram matrices,
+    losses and gradients; a judge (mixed=False, the colour VGG judge) stays float32 under any switch."""
+    from genlab.colour.evaluate import VGGJudge
+    from genlab.models.vgg import VGGFeatures
+
+    torch.manual_seed(0)
+    net = VGGFeatures("vgg16", "torchvision", last="relu2_1")
+    seen = []
+    net.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    x = torch.rand(1, 3, 32, 32)
+    monkeypatch.setenv("GENLAB_PRECISION", "bf16")
+    low = net(x, {"relu2_1"})["relu2_1"]
+    monkeypatch.setenv("GENLAB_PRECISION", "fp32")
+    full = net(x, {"relu2_1"})["relu2_1"]
+    assert seen == [torch.bfloat16, torch.float32] and low.dtype == full.dtype == torch.float32
+    assert (low - full).abs().mean() < 0.02 * full.abs().mean()
+    monkeypatch.setenv("GENLAB_PRECISION", "bf16")
+    net.mixed = False
+    net(x, {"relu2_1"})
+    assert seen[-1] == torch.float32
+    judge = VGGJudge.load_backbone()
+    judge.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    judge(x, {"relu1_1"})
+    assert seen[-1] == torch.float32
+
+
 def test_autocast_runs_matmuls_in_bf16_only_when_on(monkeypatch):
     lin = torch.nn.Linear(8, 8)
     x = torch.randn(2, 8)

