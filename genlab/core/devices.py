@@ -84,6 +84,11 @@ def precision_label(dev: torch.device) -> str:
     return "bf16 autocast" if _bf16_on(dev) else str(dtype(dev)).removeprefix("torch.")
 
 
+def precision_on(dev: torch.device) -> str:
+    """precision_label with the device, as the weights and info lines show it: 'bf16 autocast on cpu'."""
+    return f"{precision_label(dev)} on {dev.type}"
+
+
 def zero_gpu(fn: Callable[..., T], seconds: int) -> Callable[..., T]:
     """fn marked `spaces.GPU(duration=seconds)` when the `spaces` package is importable (Hugging Face ZeroGPU
     attaches a GPU only inside such calls, for at most `seconds`); elsewhere fn itself. Off with GENLAB_ZEROGPU=0."""

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genlab.core.devices import device, dtype, precision_label
+from genlab.core.devices import device, dtype, precision_on
 from genlab.core.weights import LazyMap, file_sha256, hub_offline
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _load_offline(model: str):
         )
     sha = _unet_sha(folder)
     dev = pipe.unet.device
-    how = f", {precision_label(dev)} on {dev.type}" if model == COLOUR_MODEL else ""  # GENLAB_PRECISION=fp32: off
+    how = f", {precision_on(dev)}" if model == COLOUR_MODEL else ""  # GENLAB_PRECISION=fp32: off
     return pipe, f"{what}, {where} (UNet sha256 {sha}{how}); text: MiniLM-L6 from {pipe.text_encoder.source}{prior}"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genlab.core.devices import autocast, precision_label
+from genlab.core.devices import autocast
 from genlab.core.packages import package_file
 from genlab.core.weights import LazyMap, WeightSpec, cache_dir, load_safetensors, resolve
 
@@ -137,8 +137,3 @@ def load_vgg(path: str | None = None, *, last: str | None = None) -> tuple[VGGFe
 
 
 MODELS = LazyMap(lambda key: load_vgg(None if key == "default" else key))  # "default" or a weights file
-
-
-def how(dev: torch.device) -> str:
-    """How the backbone computes on dev, for the info line: ' (bf16 autocast on cpu)' or ' (float32 on cpu)'."""
-    return f" ({precision_label(dev)} on {dev.type})"

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genlab.core.control import Control, shifted
-from genlab.core.devices import cpu_generator, device
+from genlab.core.devices import cpu_generator, device, precision_on
 from genlab.core.images import open_image, resize_long_side, to_picture, to_tensor
 from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
-from genlab.models.vgg import MODELS, VGGFeatures, how
+from genlab.models.vgg import MODELS, VGGFeatures
 from genlab.techniques.deep_dream import GALLERY_CHANNELS, LAYERS, NAME, Settings
 
 PREVIEW_EVERY = 5  # iterations between preview pictures (and one at every octave's end)
@@ -162,7 +162,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     info = (
         f"Mean activation of **{what}**: {before:.3f} → **{after:.3f}** ({rise}) · {done} / "
         f"{s.octaves * s.iterations} iterations · {final.width}×{final.height} px · "
-        f"{ctl.elapsed():.1f} s · backbone: {label}{how(dev)}{ctl.note()}"
+        f"{ctl.elapsed():.1f} s · backbone: {label} ({precision_on(dev)}){ctl.note()}"
     )
     data = {"history": history, "octaves": s.octaves, "before": before, "after": after}
     yield Result([final], [recipe], info, data=data, stopped=ctl.reason)
@@ -205,6 +205,6 @@ def _channels(s: Settings, ctl: Control):
     ]
     info = (
         f"What {len(pictures)} single channels of **{s.layer}** amplify, each dreamed from the same noise · "
-        f"{ctl.elapsed():.1f} s · backbone: {label}{how(dev)}{ctl.note()}"
+        f"{ctl.elapsed():.1f} s · backbone: {label} ({precision_on(dev)}){ctl.note()}"
     )
     yield Result(pictures, recipes, info, captions=captions[: len(pictures)], stopped=ctl.reason)

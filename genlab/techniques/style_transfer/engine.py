@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from genlab.core.control import Control
-from genlab.core.devices import device
+from genlab.core.devices import device, precision_on
 from genlab.core.images import open_image
 from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
-from genlab.models.vgg import MODELS, how
+from genlab.models.vgg import MODELS
 from genlab.techniques.style_transfer import NAME, Settings
 from genlab.techniques.style_transfer.gatys import level_plan, planned_work, stylise
 
@@ -41,6 +41,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     recipe = {**make_recipe(NAME, s.params(), weights=label, seed=s.seed), "stopped_at": done}
     seconds = history[-1]["seconds"] if history else 0.0
     info = (
-        f"**{done} / {sum(level_plan(s))}** iterations · {seconds:.1f} s · backbone: {label}{how(device())}{ctl.note()}"
+        f"**{done} / {sum(level_plan(s))}** iterations · {seconds:.1f} s · "
+        f"backbone: {label} ({precision_on(device())}){ctl.note()}"
     )
     yield Result([final], [recipe], info, data={"history": history}, stopped=ctl.reason)
