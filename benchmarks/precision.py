@@ -169,24 +169,19 @@ def style_quality() -> dict:
     from genlab.techniques.style_transfer.gatys import optimise
 
     net, _ = MODELS.get("default")
+
+    def stylised(content, style):
+        return optimise(net, content, [style], replace(Settings(), size=max(content.size)))[0]
+
     rows = []
     for pair in PAIRS:
         content, style = load(pair)
-        row, pictures = {"pair": "/".join(pair)}, {}
-        for precision in ("fp32", "bf16"):
-            os.environ["GENLAB_PRECISION"] = precision
-            t = time.perf_counter()
-            pictures[precision], _ = optimise(net, content, [style], replace(Settings(), size=max(content.size)))
-            row[f"{precision}_seconds"] = round(time.perf_counter() - t, 1)
-        os.environ["GENLAB_PRECISION"] = "fp32"  # the judge
+        row, pictures = _each_way(stylised, content, style)
         for precision, im in pictures.items():
             row[f"{precision}_objective"] = round(full_res_objective(net, content, style, im), 2)
         row["objective_relative_change"] = round(row["bf16_objective"] / row["fp32_objective"] - 1, 4)
-        row["mean_abs_difference_levels"] = round(
-            float(np.abs(_levels(pictures["fp32"]) - _levels(pictures["bf16"])).mean()), 2
-        )
-        print(f"  style {row}", flush=True)
-        rows.append(row)
+        rows.append({"pair": "/".join(pair), **row})
+        print(f"  style {rows[-1]}", flush=True)
     return _summary(rows, "objective_relative_change", "settings: the tab's defaults at the content's size")
 
 
@@ -199,36 +194,40 @@ def dream_quality() -> dict:
     from genlab.core.images import to_tensor
     from genlab.models.vgg import MODELS
     from genlab.techniques.deep_dream import Settings
-    from genlab.techniques.deep_dream.engine import mean_activation, run
+    from genlab.techniques.deep_dream.engine import _start, mean_activation, run
 
     net, _ = MODELS.get("default")
     s = Settings()
+
+    def dreamed(inputs):
+        return drain(run(s, inputs, Control(seconds=float("inf"), budget=float("inf")))).images[0]
+
     rows = []
     for name in PHOTOS:
-        photo = str(ROOT / "examples" / "content" / name)
-        row, pictures = {"photo": name}, {}
-        for precision in ("fp32", "bf16"):
-            os.environ["GENLAB_PRECISION"] = precision
-            t = time.perf_counter()
-            r = drain(run(s, {"image": photo}, Control(seconds=float("inf"), budget=float("inf"))))
-            row[f"{precision}_seconds"] = round(time.perf_counter() - t, 1)
-            pictures[precision] = r.images[0]
-            row["before"] = r.data["before"] if precision == "fp32" else row["before"]
-        os.environ["GENLAB_PRECISION"] = "fp32"  # the judge
+        inputs = {"image": str(ROOT / "examples" / "content" / name)}
+        row, pictures = _each_way(dreamed, inputs)
+        row["before"] = mean_activation(net, to_tensor(_start(s, inputs)), s.layer, s.channel)
         for precision, im in pictures.items():
-            after = mean_activation(net, to_tensor(im), s.layer, s.channel)
-            row[f"{precision}_rise"] = round(after / row["before"], 3)
+            row[f"{precision}_rise"] = round(mean_activation(net, to_tensor(im), s.layer, s.channel) / row["before"], 3)
         row["rise_relative_change"] = round(row["bf16_rise"] / row["fp32_rise"] - 1, 4)
-        row["mean_abs_difference_levels"] = round(
-            float(np.abs(_levels(pictures["fp32"]) - _levels(pictures["bf16"])).mean()), 2
-        )
-        print(f"  dream {row}", flush=True)
-        rows.append(row)
+        rows.append({"photo": name, **row})
+        print(f"  dream {rows[-1]}", flush=True)
     return _summary(rows, "rise_relative_change", f"settings: the tab's defaults ({s.size} px, {s.octaves} octaves)")
 
 
-def _levels(im) -> np.ndarray:
-    return np.asarray(im.convert("RGB"), dtype=np.float32)
+def _each_way(make, *args) -> tuple[dict, dict]:
+    """make(*args) -> a picture, in float32 then under bf16: ({fp32,bf16}_seconds and their pictures' mean difference
+    in levels, {precision: picture}). GENLAB_PRECISION is left at fp32 for the judge that follows."""
+    row, pictures = {}, {}
+    for precision in ("fp32", "bf16"):
+        os.environ["GENLAB_PRECISION"] = precision
+        t = time.perf_counter()
+        pictures[precision] = make(*args)
+        row[f"{precision}_seconds"] = round(time.perf_counter() - t, 1)
+    os.environ["GENLAB_PRECISION"] = "fp32"  # the judge
+    f, b = (np.asarray(pictures[p].convert("RGB"), dtype=np.float32) for p in ("fp32", "bf16"))
+    row["mean_abs_difference_levels"] = round(float(np.abs(f - b).mean()), 2)
+    return row, pictures
 
 
 def _summary(rows: list[dict], change: str, how: str) -> dict:
@@ -238,7 +237,7 @@ def _summary(rows: list[dict], change: str, how: str) -> dict:
         "fp32_seconds_total": round(fp32, 1),
         "bf16_seconds_total": round(bf16, 1),
         "speedup": round(fp32 / bf16, 2),
-        f"worst_{change}": max((r[change] for r in rows), key=abs),
+        f"{change}_range": [min(r[change] for r in rows), max(r[change] for r in rows)],
         "how": how,
     }
 
