@@ -10,8 +10,9 @@ from support import HashEncoder, assert_same_pictures, descend, fixed_models, pi
 
 from genlab.colour import ldm
 from genlab.core.control import Control, drain
+from genlab.core.images import to_pictures
 from genlab.techniques import text_to_image as t2i
-from genlab.techniques.text_to_image.pipelines import MODELS
+from genlab.techniques.text_to_image.pipelines import MODELS, previews
 
 
 def generate(s):
@@ -44,6 +45,27 @@ def test_tiny_pipeline_pinned_slice_and_seeds(tiny):
     # the latent view: z_t's 4 channels at every recorded frame and the VAE's picture of x0_hat
     assert len(traj.channels) == len(traj.steps) == 4 and traj.channels[0].shape == (4, 16, 16)
     assert len(traj.decoded) == 4 and traj.decoded[0].size == (128, 128)
+
+
+def test_strips_and_scrubber_show_the_vae_decodes(tiny):
+    """The colour model's strips hold the VAE's pictures of the recorded frames; the scrubber decodes any other
+    step's latents when it is shown, the same pictures the VAE makes of them."""
+    from genlab.techniques.text_to_image.ui import scrub_at, scrub_state
+
+    images, traj, _ = generate(t2i.Settings(prompt="a red apple", steps=6, batch=2, trajectory=3, seed=1))
+    assert traj.vae_views and traj.steps == [0, 2, 5] and len(traj.every_latents) == 6
+    assert traj.xt[0][0].size == traj.x0[0][0].size == (128, 128)  # decoded; image 2 keeps the 16 px preview
+    assert traj.x0[-1][0] is traj.decoded[-1]
+    scrub = scrub_state(traj)
+    assert [x is None for x in scrub["xt"]] == [False, True, False, True, True, False]
+    xt, x0 = scrub_at(scrub, 4)  # step 4 was not recorded: decoded now
+    assert "step 4" in x0["label"] and x0["value"].size == (224, 224)
+    assert "step 4" in xt["label"] and xt["value"].size == (224, 224)
+    zt, z0 = traj.every_latents[3]
+    want = to_pictures(tiny.decode_latents(torch.stack([zt, z0])))
+    assert_same_pictures(pixels([scrub["xt"][3], scrub["x0"][3]]), pixels(want))
+    last = scrub_at(scrub, 6)[1]["value"]
+    assert_same_pictures(pixels([last]), pixels([images[0].resize((224, 224), Image.LANCZOS)]))
 
 
 TINY_SLICE = pinned(
@@ -164,11 +186,16 @@ def test_shipped_colour_model_draws_colour_pictures():
     assert len(traj.decoded) >= 2
     pipe, _ = MODELS.get(t2i.COLOUR_MODEL)
     assert pipe.unet.dtype == torch.float32 and pipe.latent_rgb.shape == (5, 3)
-    # the cheap preview of the last x0_hat looks like the result (the map shipped in latent_rgb.json was fitted on
-    # real pictures' latents; one fitted on N(0,1) latents was 31.6 levels off, docs/measurements.md)
-    last = np.asarray(traj.every_x0[-1], np.float32)  # [16,16,3]
-    small = np.asarray(images[0].resize(last.shape[:2], Image.BOX), np.float32)
-    assert np.abs(last - small).mean() < 25, np.abs(last - small).mean()
+    # the strips show the VAE's decodes: the last x_t and x0_hat are the result (a linear preview was brown)
+    result = np.asarray(images[0], np.float32)
+    for last in (traj.xt[-1][0], traj.x0[-1][0]):
+        assert np.abs(np.asarray(last, np.float32) - result).mean() < 1
+    # the cheap linear preview of the last x0_hat (the live strip during the run) is near the result too (the map
+    # in latent_rgb.json was fitted on real pictures' latents; one fitted on N(0,1) was 31.6 levels off)
+    preview = previews(traj.every_latents[-1][1][None], pixel_space=False, latent_rgb=pipe.latent_rgb)[0]
+    small_preview = np.asarray(preview, np.float32)  # [16,16,3]
+    small = np.asarray(images[0].resize(small_preview.shape[:2], Image.BOX), np.float32)
+    assert np.abs(small_preview - small).mean() < 25, np.abs(small_preview - small).mean()
 
 
 def test_colour_judge_reads_the_dominant_hue_of_non_white_pixels():

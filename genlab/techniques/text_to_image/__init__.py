@@ -83,3 +83,11 @@ def run(settings: Settings, inputs: dict | None = None, ctl=None):
     from genlab.techniques.text_to_image.engine import run as _run
 
     return _run(settings, inputs or {}, ctl or Control())
+
+
+def decode_latents(model: str, latents: list):
+    """The VAE's pictures of an offline latent model's latents [4,h,w] (None stays None), one batch on the model
+    thread: the scrubber's step."""
+    from genlab.techniques.text_to_image.pipelines import decode_latents as _decode
+
+    return _decode(model, latents)

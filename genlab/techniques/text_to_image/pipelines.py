@@ -42,6 +42,11 @@ class Trajectory:
     # colour model, the VAE decode of x0_hat (what the latent means as a picture)
     channels: list[np.ndarray] = field(default_factory=list)
     decoded: list[Image.Image] = field(default_factory=list)
+    # genlab's colour model: the strips' first image is the VAE's decode (not the linear preview), and the
+    # scrubber decodes each step's first-image latents (z_t [4,16,16], x0_hat [4,16,16] or None) when shown
+    vae_views: bool = False
+    model: str = ""
+    every_latents: list[tuple[torch.Tensor, torch.Tensor | None]] = field(default_factory=list)
 
 
 def _record_x0(scheduler) -> list:
@@ -84,6 +89,29 @@ def _check(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+def _vae_views(traj: Trajectory, pictures: list[Image.Image]) -> None:
+    """Put the VAE's decodes of the recorded frames' first image (z_t of each frame, then x0_hat of each) in
+    the strips, the latent grid and the scrubber's cache, in place of the linear previews."""
+    n = len(traj.xt)
+    for k, im in enumerate(pictures[:n]):
+        traj.xt[k][0] = im
+    traj.decoded = pictures[n:]
+    for k, im in enumerate(traj.decoded):
+        traj.x0[k][0] = im
+    traj.vae_views = True
+
+
+def decode_latents(model: str, latents: list[torch.Tensor | None]) -> list[Image.Image | None]:
+    """The VAE's pictures of an offline latent model's latents [4,h,w] (None stays None), one batch on the model
+    thread: the scrubber's step."""
+    from genlab.core.control import model_call
+
+    pipe, _ = MODELS.get(model)
+    given = [z for z in latents if z is not None]
+    pictures = iter(model_call(lambda: to_pictures(pipe.decode_latents(torch.stack(given)))))
+    return [next(pictures) if z is not None else None for z in latents]
+
+
 def generate(
     s: Settings, ctl: Control, adapter: str | None = None
 ) -> Generator[Update, None, tuple[list[Image.Image], Trajectory, str]]:
@@ -92,6 +120,7 @@ def generate(
     pipe, scheduler, label = _request_pipeline(s, adapter)
     x0_seen = _record_x0(scheduler)
     traj = Trajectory(
+        model=s.model,
         total=s.steps,
         offline=s.pixel_space,
         alphas_cumprod=[float(a) for a in getattr(scheduler, "alphas_cumprod", [])],
@@ -101,24 +130,33 @@ def generate(
     keep = set(np.linspace(0, s.steps - 1, s.trajectory).round().astype(int).tolist())
     view = dict(pixel_space=s.pixel_space, latent_rgb=getattr(pipe, "latent_rgb", None))
     decode = pipe.decode_latents if s.offline and not s.pixel_space else None  # genlab's colour model: cheap
-    x0_kept: list[torch.Tensor] = []  # [1,4,16,16] x0_hat of the first image at each recorded frame, decoded after
+    # [1,4,16,16] z_t and x0_hat of the first image at each recorded frame, decoded by the VAE after the run
+    zt_kept: list[torch.Tensor] = []
+    x0_kept: list[torch.Tensor] = []
 
     def work(emit):
         def callback(p, i, t, kw):
             traj.every_t.append(int(t))
-            traj.every_xt.append(previews(kw["latents"][:1], **view)[0])
-            if x0_seen[0] is not None:
-                traj.every_x0.append(previews(x0_seen[0][:1], **view)[0])
+            z, x0 = kw["latents"], x0_seen[0]
+            if decode is not None:  # the scrubber decodes these when it shows the step
+                first = x0[0].detach().float().clone() if x0 is not None else None
+                traj.every_latents.append((z[0].detach().float().clone(), first))
+            else:
+                traj.every_xt.append(previews(z[:1], **view)[0])
+                if x0 is not None:
+                    traj.every_x0.append(previews(x0[:1], **view)[0])
             if i in keep:
                 traj.steps.append(i)
                 traj.timesteps.append(int(t))
-                traj.xt.append(previews(kw["latents"], **view))
-                if x0_seen[0] is not None:
-                    traj.x0.append(previews(x0_seen[0], **view))
+                traj.xt.append(previews(z, **view))
+                if x0 is not None:
+                    traj.x0.append(previews(x0, **view))
                 if not s.pixel_space:
-                    traj.channels.append(kw["latents"][0].detach().float().cpu().numpy())
-                    if decode is not None and x0_seen[0] is not None:
-                        x0_kept.append(x0_seen[0][:1].detach().clone())
+                    traj.channels.append(z[0].detach().float().cpu().numpy())
+                if decode is not None:
+                    zt_kept.append(z[:1].detach().clone())
+                    if x0 is not None:
+                        x0_kept.append(x0[:1].detach().clone())
             emit(Update(i + 1, s.steps, "denoising", data={"trajectory": traj}))
             if ctl.halted() and s.offline:
                 p.interrupt()
@@ -136,8 +174,8 @@ def generate(
         generators = [cpu_generator(s.seed + i) for i in range(s.batch)]
         if s.offline:
             images = pipe(s.prompt, negative_prompt=s.negative_prompt, generator=generators, **common).images
-            if x0_kept:  # the VAE decodes all frames as one batch (faster than one by one)
-                traj.decoded = to_pictures(decode(torch.cat(x0_kept)))
+            if zt_kept:
+                _vae_views(traj, to_pictures(decode(torch.cat(zt_kept + x0_kept))))  # one batch: faster
             return images
         return pipe(
             prompt=s.prompt,

@@ -47,8 +47,8 @@ def _done(r):
     gif = save_gif(gif_frames(traj, r.images[0], traj.offline), r.recipes[0], ms=250, stem="t2i-run")
     now = traj.timesteps[-1] if traj.timesteps else None
     big = [shown(im, True, GIF_CELL) for im in r.images] if traj.offline else r.images
-    n = len(traj.every_xt)
-    scrub = {"xt": traj.every_xt, "x0": traj.every_x0, "t": traj.every_t, "offline": traj.offline}
+    scrub = scrub_state(traj)
+    n = len(scrub["xt"])
     return (
         gallery(replace(r, images=big), "t2i"),
         frames_strip(traj.xt, traj.offline),
@@ -66,13 +66,31 @@ def _done(r):
 SCRUB_IDLE = (gr.update(), gr.update(), gr.update(), gr.update())  # scrub state, slider, x_t, x0: unchanged
 
 
+def scrub_state(traj) -> dict:
+    """What the scrubber shows at each step (first image): x_t and x̂0 pictures; for the colour model the VAE's
+    decodes, the recorded frames' already made and the others' latents decoded when the step is shown."""
+    if not traj.vae_views:
+        return {"xt": traj.every_xt, "x0": traj.every_x0, "t": traj.every_t, "offline": traj.offline}
+    n = len(traj.every_latents)
+    xt, x0 = [None] * n, [None] * n
+    for k, i in enumerate(traj.steps):
+        xt[i], x0[i] = traj.xt[k][0], traj.x0[k][0] if k < len(traj.x0) else None
+    return {"xt": xt, "x0": x0, "t": traj.every_t, "offline": False, "latents": traj.every_latents, "model": traj.model}
+
+
 def scrub_at(scrub: dict | None, step) -> tuple:
     """(x_t, x0_hat) of the first image after `step` denoising steps (1-based), enlarged; labels say the timestep."""
     if not scrub or not scrub["xt"]:
         return None, None
     k = min(max(int(step or 1), 1), len(scrub["xt"])) - 1
+    if scrub["xt"][k] is None:  # the colour model: the VAE decodes this step's latents now (one batch)
+        scrub["xt"][k], scrub["x0"][k] = t2i.decode_latents(scrub["model"], list(scrub["latents"][k]))
     xt = shown(scrub["xt"][k], scrub["offline"], GIF_CELL)
-    x0 = shown(scrub["x0"][k], scrub["offline"], GIF_CELL) if k < len(scrub["x0"]) else None
+    x0 = (
+        shown(scrub["x0"][k], scrub["offline"], GIF_CELL)
+        if k < len(scrub["x0"]) and scrub["x0"][k] is not None
+        else None
+    )
     return gr.update(value=xt, label=f"x_t after step {k + 1} (t = {scrub['t'][k]})"), gr.update(
         value=x0, label=f"x̂0 predicted at step {k + 1}"
     )
