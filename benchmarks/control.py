@@ -9,8 +9,11 @@ trainer's sample grid shows):
   /text_to_image with the same steps: until the answer and its files arrive as a page fetches them, and as
   gradio_client's default download takes them; each the median of 3 after one warm-up.
 
+--choose picks the tab's default strength on 120 other test-split pictures (none of the 50) and writes it as
+"strength_choice"; the tab's default (genlab.techniques.control.COLOUR_STRENGTH) must match it (a test checks).
 Writes the figures into weights/colour_controlnet.json ("metrics", "speed") with --write.
 
+    python benchmarks/control.py --choose [--n-validation 120] [--tolerance 0.05] [--write]
     python benchmarks/control.py [--n 50] [--steps 20] [--app] [--write]
 """
 
@@ -30,69 +33,117 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def held_out(data: str, n: int, seed: int = 0):
-    """(pictures uint8 [n,128,128,3], records) from the test split, skipping the trainer's sample-grid pictures."""
+def _pool(data: str):
+    """(test-split pictures, records, indices usable for measuring: not the trainer's sample-grid pictures)."""
     from genlab.colour import data as colour_data
     from genlab.colour.train_control import N_SAMPLE_PICTURES
 
     imgs, recs = colour_data.load_split(data, "test")
     shown = set(np.linspace(0, len(imgs) - 1, N_SAMPLE_PICTURES).astype(int).tolist())
-    pool = [i for i in range(len(imgs)) if i not in shown]
+    return imgs, recs, [i for i in range(len(imgs)) if i not in shown]
+
+
+def held_out(data: str, n: int, seed: int = 0):
+    """(pictures uint8 [n,128,128,3], records) from the test split, skipping the trainer's sample-grid pictures:
+    the pictures the figures are measured on."""
+    imgs, recs, pool = _pool(data)
     pick = sorted(np.random.default_rng(seed).choice(pool, n, replace=False).tolist())
     return imgs[pick], [recs[i] for i in pick]
 
 
-def quality(n: int, steps: int, data: str, batch: int = 10) -> dict:
+def validation(data: str, n: int, measured: int):
+    """(pictures, records) for choosing settings: n other test-split pictures, none of held_out's `measured`."""
+    imgs, recs, pool = _pool(data)
+    taken = set(np.random.default_rng(0).choice(pool, measured, replace=False).tolist())  # held_out's draw
+    rest = [i for i in pool if i not in taken]
+    pick = sorted(np.random.default_rng(1).choice(rest, n, replace=False).tolist())
+    return imgs[pick], [recs[i] for i in pick]
+
+
+def _draw(pics, recs, strengths, steps: int, batch: int = 10, seed: int = 0) -> dict:
+    """{strength (None = without control): figures} of the colour model on these pictures' captions and Canny
+    edges at the tab's guidance, picture k from seed + k."""
     import torch
 
     from genlab.colour import control
     from genlab.colour.evaluate import dominant_hue
     from genlab.core.devices import cpu_generator
     from genlab.models import diffusion
+    from genlab.techniques.control import Settings
     from genlab.techniques.control.engine import CONTROLNET
 
-    pics, recs = held_out(data, n)
-    edges = control.canny(pics)
+    edges, n = control.canny(pics), len(pics)
     prompts = [r["captions"][0] for r in recs]
     base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
-    net, label = CONTROLNET.get()
-    out = {True: [], False: []}
-    t0 = time.perf_counter()
-    for i in range(0, n, batch):
-        sl = slice(i, i + batch)
-        for on in (True, False):
+    net, _ = CONTROLNET.get()
+    res, t0 = {}, time.perf_counter()
+    for strength in strengths:
+        ims = []
+        for i in range(0, n, batch):
+            sl = slice(i, i + batch)
             pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
-            extra = dict(controlnet=net, image=control.to_control(edges[sl])) if on else {}
+            extra = {}
+            if strength is not None:
+                extra = dict(
+                    controlnet=net, image=control.to_control(edges[sl]), controlnet_conditioning_scale=strength
+                )
             with torch.inference_mode():
                 x = pipe(
                     prompts[sl],
                     num_inference_steps=steps,
-                    guidance_scale=5.0,
-                    generator=[cpu_generator(k) for k in range(i, min(i + batch, n))],
+                    guidance_scale=Settings().guidance,
+                    generator=[cpu_generator(seed + k) for k in range(i, min(i + batch, n))],
                     output_type="pt",
                     **extra,
                 ).images  # [B,3,128,128] in [0,1]
-            out[on] += list((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
-        print(f"  {min(i + batch, n)}/{n} pictures, {time.perf_counter() - t0:.0f} s", flush=True)
-    res = {}
-    for on in (True, False):
-        ims = out[on]
+            ims += list((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
         f1 = [control.edge_f1(control.canny(im), e) for im, e in zip(ims, edges)]
-        coloured = [(im, r["colour"]) for im, r in zip(ims, recs) if r.get("colour")]
-        hue = [dominant_hue(im) == c for im, c in coloured]
-        key = "with_control" if on else "without_control"
-        res[key] = {
+        hue = [dominant_hue(im) == r["colour"] for im, r in zip(ims, recs) if r.get("colour")]
+        res[strength] = {
             "edge_f1_mean": round(statistics.mean(f1), 3),
             "edge_f1_median": round(statistics.median(f1), 3),
             "colour_word_obeyed": round(statistics.mean(hue), 3) if hue else None,
             "coloured_prompts": len(hue),
         }
-    res["pictures"] = n
+        print(f"  strength {strength}: {res[strength]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return res
+
+
+def quality(n: int, steps: int, data: str) -> dict:
+    """The figures on the n held-out pictures at the tab's default strength, with control and without."""
+    from genlab.techniques.control import Settings
+    from genlab.techniques.control.engine import CONTROLNET
+
+    strength = Settings().strength
+    got = _draw(*held_out(data, n), [strength, None], steps)
+    res = {"with_control": got[strength], "without_control": got[None], "strength": strength, "pictures": n}
     res["ratio_f1"] = round(res["with_control"]["edge_f1_mean"] / max(res["without_control"]["edge_f1_mean"], 1e-6), 2)
     res["steps"] = steps
-    res["weights"] = label
+    res["weights"] = CONTROLNET.get()[1]
     res["command"] = " ".join(["python benchmarks/control.py", *sys.argv[1:]])
     return res
+
+
+CHOICES = (1.0, 1.5, 2.0, 2.5, 3.0)  # the ControlNet strengths --choose tries
+
+
+def choose_strength(n: int, measured: int, steps: int, data: str, tolerance: float) -> dict:
+    """The tab's default strength, chosen on n validation pictures (none of the measured ones): the highest edge
+    F1 among the strengths whose colour-word share is at most `tolerance` below the uncontrolled one's (1.0, the
+    trained scale, when none is)."""
+    got = _draw(*validation(data, n, measured), [None, *CHOICES], steps, seed=1000)
+    floor = got[None]["colour_word_obeyed"] - tolerance
+    ok = [s for s in CHOICES if got[s]["colour_word_obeyed"] >= floor - 1e-9]
+    chosen = max(ok, key=lambda s: got[s]["edge_f1_mean"]) if ok else 1.0
+    return {
+        "chosen": chosen,
+        "rule": f"highest mean edge F1 among strengths whose colour-word share is at most {tolerance:.0%} below "
+        "the uncontrolled one's (else 1.0)",
+        "validation_pictures": n,
+        "figures": {("without" if s is None else str(s)): f for s, f in got.items()},
+        "steps": steps,
+        "command": " ".join(["python benchmarks/control.py", *sys.argv[1:]]),
+    }
 
 
 def app_speed(steps: int) -> dict:
@@ -143,9 +194,21 @@ def main() -> None:
     ap.add_argument("--app", action="store_true", help="also time requests through the running app")
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--write", action="store_true", help="write the figures into the ControlNet's card")
+    ap.add_argument("--choose", action="store_true", help="choose the default strength on validation pictures")
+    ap.add_argument("--n-validation", type=int, default=120)
+    ap.add_argument("--tolerance", type=float, default=0.05, help="--choose: colour words may drop this much")
     a = ap.parse_args()
     card_path = ROOT / "weights" / "colour_controlnet.json"
     card = json.loads(card_path.read_text())
+    if a.choose:
+        earlier = card.get("strength_choice")
+        card["strength_choice"] = choose_strength(a.n_validation, a.n, a.steps, a.data, a.tolerance)
+        if earlier:  # the runs before this one stay in the card
+            card["strength_choice"]["earlier_runs"] = [*earlier.pop("earlier_runs", []), earlier]
+        print(json.dumps(card["strength_choice"], indent=2))
+        if a.write:
+            card_path.write_text(json.dumps(card, indent=2))
+        return
     if not a.no_quality:
         card["metrics"] = quality(a.n, a.steps, a.data)
         print(json.dumps(card["metrics"], indent=2))

@@ -643,7 +643,7 @@ def test_client_controls_with_an_uploaded_drawing_and_refuses_bad_inputs(app_url
     for values, message in [
         (dict(sketch=None), "Draw lines on the canvas"),
         (dict(start=0.5, end=0.5), "must be below Control until"),
-        (dict(strength=2.5), "strength must be a number from 0 to 2"),
+        (dict(strength=4.5), "strength must be a number from 0 to 4"),
     ]:
         with pytest.raises(Exception, match=message):
             c.predict(**{"sketch": sketch, **values}, api_name="/control")

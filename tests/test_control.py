@@ -117,7 +117,7 @@ def tiny(monkeypatch):
 
 
 def test_run_draws_with_and_without_control_from_a_line_drawing(tiny):
-    s = tab.Settings(steps=4, batch=2, seed=3)
+    s = tab.Settings(steps=4, batch=2, seed=3, strength=1.0)  # the slice pinned at the trained scale
     r = drain(tab.run(s, {"sketch": str(LINES)}))
     assert len(r.images) == 4 and r.data["with"] == 2
     assert [c.split(" · ")[:2] for c in r.captions] == [
@@ -177,7 +177,7 @@ def test_settings_refuse_an_empty_control_window():
     with pytest.raises(ValueError, match="must be below Control until"):
         tab.Settings(start=0.8, end=0.4)
     with pytest.raises(ValueError, match="strength"):
-        tab.Settings(strength=3.0)
+        tab.Settings(strength=4.5)
 
 
 def test_contours_of_a_photo_come_from_hed_and_the_recipe_says_so(tiny):
@@ -364,3 +364,16 @@ def test_shipped_controlnet_follows_the_lines_better_than_the_plain_model():
     r = drain(tab.run(s, {"sketch": str(EXAMPLES / "control" / "star-lines.png")}))
     assert "weights/colour_controlnet" in r.recipes[0]["weights"]
     assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
+
+
+def test_the_default_strength_is_the_one_chosen_on_validation_pictures():
+    """The tab starts at the strength `benchmarks/control.py --choose` picked (written in the ControlNet's card),
+    and a hub model at the public ControlNets' own scale."""
+    import json
+
+    card = json.loads((Path(__file__).resolve().parents[1] / "weights" / "colour_controlnet.json").read_text())
+    choice = card["strength_choice"]
+    assert tab.Settings().strength == tab.COLOUR_STRENGTH == choice["chosen"]
+    assert tab.Settings.spec("strength").lo <= choice["chosen"] < tab.Settings.spec("strength").hi
+    assert card["metrics"]["strength"] == tab.COLOUR_STRENGTH  # the card's figures are at the default
+    assert tab.default_strength(tab.SD15) == tab.HUB_STRENGTH == 1.0

@@ -284,7 +284,7 @@ BAD_NUMBERS = [
     ("/compare", {"steps": 10**6}, "steps must be 1-100"),
     ("/train_live", {"steps": 10**6}, "steps must be 10-2000"),
     ("/train_live", {"steps": 20, "every": 100}, "must not exceed steps"),
-    ("/control", {"strength": 5}, "strength must be a number from 0 to 2"),
+    ("/control", {"strength": 5}, "strength must be a number from 0 to 4"),
     ("/control", {"start": 0.9, "end": 0.5}, "must be below Control until"),
     ("/control", {"batch": 99}, "batch must be 1-8"),
     ("/control", {"source": "depth"}, "is not in the list of choices"),

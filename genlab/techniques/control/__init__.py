@@ -16,6 +16,10 @@ HUB_CONTROLNETS = {  # source -> the public SD 1.5 ControlNet trained on that ki
     "contours": "lllyasviel/sd-controlnet-hed",
 }
 HUB_MAX_STEPS, HUB_MAX_BATCH = 100, 4
+# ControlNet strength (its residuals' scale) a request starts at: the colour model's chosen on validation pictures by
+# `python benchmarks/control.py --choose` (weights/colour_controlnet.json "strength_choice"; a test keeps them equal),
+# the public SD 1.5 ControlNets' own 1.0
+COLOUR_STRENGTH, HUB_STRENGTH = 3.0, 1.0
 
 NAME = "control"
 TITLE = "Control"
@@ -38,7 +42,13 @@ class Settings(S.Settings):
         "· contours: the outlines HED (a network trained on outlines people drew) finds in a photo",
     )
     strength: float = S.number(
-        1.0, 0.0, 2.0, step=0.05, label="Control strength", info="0 = no control · 1 = as trained · 2 = stricter"
+        COLOUR_STRENGTH,
+        0.0,
+        4.0,
+        step=0.05,
+        label="Control strength",
+        info=f"0 = no control · 1 = the scale it trained at · {COLOUR_STRENGTH:g}: the colour model's default "
+        f"(chosen on validation pictures) · SD 1.5: {HUB_STRENGTH:g}",
     )
     start: float = S.number(0.0, 0.0, 1.0, step=0.05, label="Control from (share of the steps)")
     end: float = S.number(1.0, 0.0, 1.0, step=0.05, label="Control until (share of the steps)")
@@ -69,6 +79,11 @@ class Settings(S.Settings):
                 f"Control from ({self.start:g}) must be below Control until ({self.end:g}): the ControlNet acts on "
                 "the steps between them."
             )
+
+
+def default_strength(model: str) -> float:
+    """The strength a request on this model starts at."""
+    return COLOUR_STRENGTH if model == COLOUR_MODEL else HUB_STRENGTH
 
 
 def models() -> list[str]:

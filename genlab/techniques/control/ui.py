@@ -95,6 +95,9 @@ def build() -> None:
                 info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines, Canny for edges, "
                 "HED for contours",
             )  # fmt: skip
+    c["model"].change(
+        lambda m: gr.update(value=control.default_strength(m)), c["model"], c["strength"], api_visibility="private"
+    )
     status = gr.Markdown()
     with gr.Row():
         edges = gr.Image(label="Edge map the ControlNet sees", type="filepath", interactive=False, height=260, scale=1)
