@@ -131,9 +131,27 @@ def control() -> str:
     ]
     if sp:
         rows.append(["4 images through the app (s)", sp["control_4_images_s"], sp["text_to_image_4_images_s"], "≤ 5 s"])
-    note = (f"*{m['pictures']} held-out pictures, {m['steps']} steps, from `weights/colour_controlnet.json` "
-            f"(`{m['command']}`); speed: {sp.get('how', 'not measured')}, without = Prompt-to-image.*")  # fmt: skip
+    note = (f"*{m['pictures']} held-out pictures, {m['steps']} steps, strength {m.get('strength', 1.0):g}, from "
+            f"`weights/colour_controlnet.json` (`{m['command']}`); speed: {sp.get('how', 'not measured')}, "
+            "without = Prompt-to-image.*")  # fmt: skip
     return table(["", "with ControlNet", "without", "goal"], rows) + "\n\n" + note
+
+
+def control_strength() -> str:
+    """The default strength's choice on validation pictures (python benchmarks/control.py --choose --write)."""
+    ch = card("colour_controlnet")["strength_choice"]
+    rows = [
+        [
+            "without control" if k == "without" else f"**{k}**" if float(k) == ch["chosen"] else k,
+            f["edge_f1_mean"],
+            pct(f["colour_word_obeyed"]),
+        ]
+        for k, f in ch["figures"].items()
+    ]
+    n = next(iter(ch["figures"].values()))["coloured_prompts"]
+    note = (f"*{ch['validation_pictures']} validation pictures (none of the 50 above), {n} of them with a colour "
+            f"word; rule: {ch['rule']}; chosen **{ch['chosen']:g}** (`{ch['command']}`).*")  # fmt: skip
+    return table(["strength", "edge F1 (mean)", "colour word obeyed"], rows) + "\n\n" + note
 
 
 def gpu_seconds() -> str:
@@ -163,6 +181,7 @@ FIGURES = {
     "colour-sources": colour_sources,
     "cards": cards,
     "control": control,
+    "control-strength": control_strength,
 }
 
 
