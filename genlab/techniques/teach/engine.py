@@ -2,8 +2,10 @@
 embedding with the diffusion loss, streaming the loss and fixed-seed samples.
 
 Objective: the model's own epsilon loss (Ho et al. 2020, eq. 14) with min-SNR-5 weights (Hang et al. 2023) on
-the user's pictures under the trigger prompt; with prior preservation (DreamBooth, Ruiz et al. 2023, eq. 2) the
-same loss on pictures the base model drew for the class prompt is added, so the class keeps its look.
+the user's pictures under the trigger prompt; with prior preservation (DreamBooth, Ruiz et al. 2023, eq. 2) a
+second term on pictures the base model drew for the class prompt, under the class prompt and the empty prompt,
+whose target is the frozen base model's own prediction at the same noisy latent (the adapter switched off), so
+the class and guidance's unconditional branch keep what the base model does.
 """
 
 from __future__ import annotations
@@ -127,14 +129,16 @@ class Base:
             emb = self.pipe.encode_prompt(prompts, self.device, 1, False)[0]
         return dict(encoder_hidden_states=emb)
 
-    def losses(self, z: torch.Tensor, cond: dict, gen: torch.Generator) -> torch.Tensor:
-        """Per-picture min-SNR-weighted diffusion losses [B] of latents z [B,C,h,w] under cond (B rows)."""
+    def losses(self, z: torch.Tensor, cond: dict, gen: torch.Generator, teacher_rows: int = 0) -> torch.Tensor:
+        """Per-picture min-SNR-weighted diffusion losses [B] of latents z [B,C,h,w] under cond (B rows); the last
+        teacher_rows rows' target is the base model's own prediction (the adapter off) instead of the noise."""
         b = len(z)
         t = torch.randint(0, self.sched.config.num_train_timesteps, (b,), generator=gen)
         noise = torch.randn(z.shape, generator=gen)
         x = self.sched.add_noise(z, noise, t)
         dev = self.device
-        pred = self.unet(x.to(dev, self.unet.dtype), t.to(dev), **cond).sample.float()
+        xin = x.to(dev, self.unet.dtype)
+        pred = self.unet(xin, t.to(dev), **cond).sample.float()
         snr = self.snr[t]
         if self.sched.config.prediction_type == "v_prediction":
             target = self.sched.get_velocity(z, noise, t)
@@ -142,7 +146,18 @@ class Base:
         else:
             target = noise
             w = torch.clamp(snr, max=MIN_SNR) / snr  # min-SNR-gamma for epsilon (Hang et al. 2023, eq. 10)
-        return w.to(dev) * F.mse_loss(pred, target.to(dev), reduction="none").mean((1, 2, 3))
+        target = target.to(dev)
+        if teacher_rows:
+            k = b - teacher_rows
+            rest = {key: v[k:] for key, v in cond.items()}
+            self.unet.disable_adapters()
+            try:
+                with torch.no_grad():
+                    taught = self.unet(xin[k:], t[k:].to(dev), **rest).sample.float()
+            finally:
+                self.unet.enable_adapters()
+            target = torch.cat([target[:k], taught])
+        return w.to(dev) * F.mse_loss(pred, target, reduction="none").mean((1, 2, 3))
 
     @torch.no_grad()
     def sample(self, prompt: str, seeds: list[int], embedding=None, steps: int = GRID_STEPS) -> list[Image.Image]:
@@ -219,6 +234,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     z_flip = base.latents(x.flip(-1)) if s.flip else None
     trigger_cond = base.cond([s.prompt]) if s.method == "lora" else None
     class_cond = base.cond([s.class_prompt])
+    empty_cond = base.cond([""])
     grid_seeds = [s.seed + i for i in range(GRID_SEEDS)]
     t0 = time.perf_counter()
     _halt(ctl)
@@ -265,17 +281,23 @@ def run(s: Settings, inputs: dict, ctl: Control):
                 zi = torch.where(flip.view(-1, 1, 1, 1), z_flip[idx], zi)
             cond = trigger_cond if vector is None else base.cond([s.prompt], (s.token, vector))
             cond = repeat(cond, INSTANCE_BATCH)
-            if prior_z is not None:  # one batch: your pictures under the trigger, the class pictures under the class
+            if prior_z is not None:  # one batch: your pictures under the trigger; the model's class pictures under
+                # the class prompt and the empty prompt (guidance's unconditional branch), taught to predict what
+                # the base model predicts for them
                 pidx = torch.randint(0, len(prior_z), (INSTANCE_BATCH,), generator=gen)
-                zi, cond = torch.cat([zi, prior_z[pidx]]), cat(cond, repeat(class_cond, INSTANCE_BATCH))
-            per = base.losses(zi, cond, gen)
+                half = INSTANCE_BATCH // 2
+                prior_cond = cat(repeat(class_cond, INSTANCE_BATCH - half), repeat(empty_cond, half))
+                zi, cond = torch.cat([zi, prior_z[pidx]]), cat(cond, prior_cond)
+            per = base.losses(zi, cond, gen, INSTANCE_BATCH if prior_z is not None else 0)
             loss = per[:INSTANCE_BATCH].mean()
             row = {"step": i + 1, "loss": round(loss.item(), 5), "curve": "your pictures"}
             losses.append(row)
             if prior_z is not None:
                 ploss = per[INSTANCE_BATCH:].mean()
                 losses.append({"step": i + 1, "loss": round(ploss.item(), 5), "curve": "class pictures (prior)"})
-                loss = loss + ploss  # DreamBooth's prior weight lambda = 1 (Ruiz et al. 2023, eq. 2)
+                # DreamBooth's prior term, weight lambda = 1 (Ruiz et al. 2023, eq. 2), its target the frozen model's
+                # prediction instead of the sampled noise (docs/measurements.md: the noise target moved the class)
+                loss = loss + ploss
             warm = min(1.0, (i + 1) / 20)  # 20-step warm-up
             for g in opt.param_groups:
                 g["lr"] = s.lr * warm
