@@ -68,6 +68,26 @@ def test_strips_and_scrubber_show_the_vae_decodes(tiny):
     assert_same_pictures(pixels([last]), pixels([images[0].resize((224, 224), Image.LANCZOS)]))
 
 
+def test_scrubbing_while_the_model_runs_a_request_shows_the_linear_preview_at_once(tiny, monkeypatch):
+    """The scrubber does not wait for someone's run on the model thread: it shows the cheap linear preview, says
+    so, and decodes the step with the VAE once the thread is free."""
+    from genlab.core.control import MODEL_THREAD
+    from genlab.techniques.text_to_image.ui import scrub_at, scrub_state
+
+    _, traj, _ = generate(t2i.Settings(prompt="a red apple", steps=6, batch=1, trajectory=2, seed=1))
+    scrub = scrub_state(traj)
+    monkeypatch.setattr(MODEL_THREAD, "busy", True)
+    xt, x0 = scrub_at(scrub, 3)
+    assert "linear preview while the model is busy" in xt["label"] and x0["value"].size == (224, 224)
+    zt, z0 = traj.every_latents[2]
+    want = previews(torch.stack([zt, z0]), pixel_space=False, latent_rgb=tiny.latent_rgb)
+    assert_same_pictures(pixels([x0["value"]]), pixels([want[1].resize((224, 224), Image.LANCZOS)]))
+    assert scrub["xt"][2] is None  # not kept: decoded when the thread is free
+    monkeypatch.setattr(MODEL_THREAD, "busy", False)
+    xt, _ = scrub_at(scrub, 3)
+    assert "busy" not in xt["label"] and scrub["xt"][2].size == (128, 128)
+
+
 TINY_SLICE = pinned(
     "155 92 48 133 100 95 150 85 134 92 67 112 144 107 175 114 197 169 156 126 105 62 86 131 86 152 117 160 116 70 145 198 107 147 120 171"
 )

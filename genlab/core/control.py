@@ -99,6 +99,7 @@ class _ModelThread:
         self.jobs: queue.Queue = queue.Queue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        self.busy = False  # a job is running (quick calls from the page may show something cheaper instead)
 
     def submit(self, job: Callable[[], None]) -> None:
         with self.lock:
@@ -109,7 +110,12 @@ class _ModelThread:
 
     def _loop(self) -> None:
         while True:
-            self.jobs.get()()
+            job = self.jobs.get()
+            self.busy = True
+            try:
+                job()
+            finally:
+                self.busy = False
 
     def here(self) -> bool:
         return threading.current_thread() is self.thread

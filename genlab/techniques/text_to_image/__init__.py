@@ -86,8 +86,8 @@ def run(settings: Settings, inputs: dict | None = None, ctl=None):
 
 
 def decode_latents(model: str, latents: list):
-    """The VAE's pictures of an offline latent model's latents [4,h,w] (None stays None), one batch on the model
-    thread: the scrubber's step."""
+    """(the VAE's pictures of an offline latent model's latents [4,h,w], None staying None; True), on the model
+    thread: the scrubber's step; (the linear previews, False) while the model thread is busy."""
     from genlab.techniques.text_to_image.pipelines import decode_latents as _decode
 
     return _decode(model, latents)

@@ -101,15 +101,20 @@ def _vae_views(traj: Trajectory, pictures: list[Image.Image]) -> None:
     traj.vae_views = True
 
 
-def decode_latents(model: str, latents: list[torch.Tensor | None]) -> list[Image.Image | None]:
-    """The VAE's pictures of an offline latent model's latents [4,h,w] (None stays None), one batch on the model
-    thread: the scrubber's step."""
-    from genlab.core.control import model_call
+def decode_latents(model: str, latents: list[torch.Tensor | None]) -> tuple[list[Image.Image | None], bool]:
+    """(the VAE's pictures of an offline latent model's latents [4,h,w], None staying None; True) as one batch on
+    the model thread: the scrubber's step. While the model thread runs a request, the linear previews at once
+    instead (False), so scrubbing never waits for someone's run."""
+    from genlab.core.control import MODEL_THREAD, model_call
 
     pipe, _ = MODELS.get(model)
     given = [z for z in latents if z is not None]
-    pictures = iter(model_call(lambda: to_pictures(pipe.decode_latents(torch.stack(given)))))
-    return [next(pictures) if z is not None else None for z in latents]
+    if MODEL_THREAD.busy and not MODEL_THREAD.here():
+        pictures = iter(previews(torch.stack(given), pixel_space=False, latent_rgb=getattr(pipe, "latent_rgb", None)))
+        exact = False
+    else:
+        pictures, exact = iter(model_call(lambda: to_pictures(pipe.decode_latents(torch.stack(given))))), True
+    return [next(pictures) if z is not None else None for z in latents], exact
 
 
 def generate(

@@ -83,16 +83,17 @@ def scrub_at(scrub: dict | None, step) -> tuple:
     if not scrub or not scrub["xt"]:
         return None, None
     k = min(max(int(step or 1), 1), len(scrub["xt"])) - 1
-    if scrub["xt"][k] is None:  # the colour model: the VAE decodes this step's latents now (one batch)
-        scrub["xt"][k], scrub["x0"][k] = t2i.decode_latents(scrub["model"], list(scrub["latents"][k]))
-    xt = shown(scrub["xt"][k], scrub["offline"], GIF_CELL)
-    x0 = (
-        shown(scrub["x0"][k], scrub["offline"], GIF_CELL)
-        if k < len(scrub["x0"]) and scrub["x0"][k] is not None
-        else None
-    )
-    return gr.update(value=xt, label=f"x_t after step {k + 1} (t = {scrub['t'][k]})"), gr.update(
-        value=x0, label=f"x̂0 predicted at step {k + 1}"
+    pictures, note = (scrub["xt"][k], scrub["x0"][k] if k < len(scrub["x0"]) else None), ""
+    if pictures[0] is None:  # the colour model: the VAE decodes this step's latents now (one batch)
+        pictures, exact = t2i.decode_latents(scrub["model"], list(scrub["latents"][k]))
+        if exact:
+            scrub["xt"][k], scrub["x0"][k] = pictures
+        else:
+            note = " · linear preview while the model is busy"
+    xt = shown(pictures[0], scrub["offline"], GIF_CELL)
+    x0 = shown(pictures[1], scrub["offline"], GIF_CELL) if pictures[1] is not None else None
+    return gr.update(value=xt, label=f"x_t after step {k + 1} (t = {scrub['t'][k]}){note}"), gr.update(
+        value=x0, label=f"x̂0 predicted at step {k + 1}{note}"
     )
 
 
