@@ -6,11 +6,13 @@
   the share of the gap to the pictures' own spread that each closes;
 * keeps the rest: the distance between the class prompt's samples ("a cat") with and without the adapter,
   seed by seed (0 = unchanged), beside the distance between two seeds of the base model;
-* time: each run's training wall time, in process (the app's time is in benchmarks/app_latency-style runs).
+* time: each run's training wall time, in process; with --app, one default request through the running app
+  (until the first live grid, and until the adapter).
 
 Every adapter is used through genlab.models.diffusion.use_adapter, the code path of the Prompt-to-image tab.
 
     python benchmarks/teach.py [--sets tiger umbrella guitar] [--seeds 0 1] [--steps 200] [--image PATH]
+    python benchmarks/teach.py --app [--steps 200]
 """
 
 from __future__ import annotations
@@ -69,6 +71,31 @@ def teach_once(name: str, method: str, prior: bool, seed: int, steps: int) -> tu
     raise RuntimeError("no result")
 
 
+def app_time(steps: int) -> dict:
+    """One /teach request with the tab's defaults (the tiger set, LoRA, prior preservation on) through the running
+    app: seconds until the first live grid arrives and until the adapter does (the first model load included)."""
+    from common import start_app
+    from gradio_client import Client
+
+    proc, url, _ = start_app()
+    try:
+        client = Client(url, verbose=False)
+        t0 = time.perf_counter()
+        job = client.submit(steps=steps, api_name="/teach")
+        first = None
+        while not job.done():
+            if first is None and any(out and out[0] for out in job.outputs()):  # an output with a grid picture
+                first = time.perf_counter() - t0
+            time.sleep(0.05)
+        *_, adapter, info = job.result()
+        total = time.perf_counter() - t0
+        if not str(adapter).endswith(".safetensors"):
+            raise SystemExit(f"no adapter came back: {info}")
+        return {"first_grid_s": round(first or total, 1), "adapter_s": round(total, 1), "steps": steps}
+    finally:
+        proc.kill()
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=["tiger", "umbrella", "guitar"])
@@ -76,7 +103,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--image", default=None, help="save a picture of base / LoRA / textual inversion samples here")
     ap.add_argument("--json", default=None, help="write the figures here")
+    ap.add_argument("--app", action="store_true", help="only time one default /teach request through the app")
     a = ap.parse_args(argv)
+    if a.app:
+        figures = app_time(a.steps)
+        print(json.dumps(figures))
+        return figures
     from PIL import Image
 
     from genlab.techniques.teach.evaluate import gap_closed, nearest, paired, spread
