@@ -43,20 +43,24 @@ def _pool(data: str):
     return imgs, recs, [i for i in range(len(imgs)) if i not in shown]
 
 
-def held_out(data: str, n: int, seed: int = 0):
+def _drawn(pool: list[int], n: int, seed: int) -> list[int]:
+    """n of the pool's indices, the same for the same seed, sorted."""
+    return sorted(np.random.default_rng(seed).choice(pool, n, replace=False).tolist())
+
+
+def held_out(data: str, n: int):
     """(pictures uint8 [n,128,128,3], records) from the test split, skipping the trainer's sample-grid pictures:
     the pictures the figures are measured on."""
     imgs, recs, pool = _pool(data)
-    pick = sorted(np.random.default_rng(seed).choice(pool, n, replace=False).tolist())
+    pick = _drawn(pool, n, seed=0)
     return imgs[pick], [recs[i] for i in pick]
 
 
 def validation(data: str, n: int, measured: int):
     """(pictures, records) for choosing settings: n other test-split pictures, none of held_out's `measured`."""
     imgs, recs, pool = _pool(data)
-    taken = set(np.random.default_rng(0).choice(pool, measured, replace=False).tolist())  # held_out's draw
-    rest = [i for i in pool if i not in taken]
-    pick = sorted(np.random.default_rng(1).choice(rest, n, replace=False).tolist())
+    taken = set(_drawn(pool, measured, seed=0))  # held_out's pictures
+    pick = _drawn([i for i in pool if i not in taken], n, seed=1)
     return imgs[pick], [recs[i] for i in pick]
 
 

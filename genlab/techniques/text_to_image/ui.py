@@ -69,13 +69,14 @@ SCRUB_IDLE = (gr.update(), gr.update(), gr.update(), gr.update())  # scrub state
 def scrub_state(traj) -> dict:
     """What the scrubber shows at each step (first image): x_t and x̂0 pictures; for the colour model the VAE's
     decodes, the recorded frames' already made and the others' latents decoded when the step is shown."""
+    common = {"t": traj.every_t, "offline": traj.offline}
     if not traj.vae_views:
-        return {"xt": traj.every_xt, "x0": traj.every_x0, "t": traj.every_t, "offline": traj.offline}
+        return {**common, "xt": traj.every_xt, "x0": traj.every_x0}
     n = len(traj.every_latents)
     xt, x0 = [None] * n, [None] * n
     for k, i in enumerate(traj.steps):
         xt[i], x0[i] = traj.xt[k][0], traj.x0[k][0] if k < len(traj.x0) else None
-    return {"xt": xt, "x0": x0, "t": traj.every_t, "offline": False, "latents": traj.every_latents, "model": traj.model}
+    return {**common, "xt": xt, "x0": x0, "latents": traj.every_latents, "model": traj.model}
 
 
 def scrub_at(scrub: dict | None, step) -> tuple:
