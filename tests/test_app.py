@@ -110,6 +110,16 @@ def test_client_calls_gan_and_text_to_image(app_url):
     assert len(out[0]) == 4
 
 
+def open_page(browser, app_url: str, tab: str | None = None):
+    """A new 1280x900 page on the app, loaded, on `tab` if given."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("text=genlab", timeout=60_000)
+    if tab:
+        page.get_by_role("tab", name=tab, exact=True).click()
+    return page
+
+
 def shots_dir(tmp_path) -> Path:
     d = Path(os.environ.get("GENLAB_SCREENSHOTS") or tmp_path)
     d.mkdir(parents=True, exist_ok=True)
@@ -121,9 +131,7 @@ def test_browser_visits_every_tab(app_url, browser, tmp_path):
     from genlab.techniques import REGISTRY
 
     assert list(TABS)[:-2] == [t.TITLE for t in REGISTRY]
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
+    page = open_page(browser, app_url)
     out = shots_dir(tmp_path)
     for name, button in TABS.items():
         page.get_by_role("tab", name=name, exact=True).click()
@@ -147,9 +155,7 @@ def _loaded_images(page, selector: str) -> int:
 
 
 def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
+    page = open_page(browser, app_url)
     out = shots_dir(tmp_path)
     page.get_by_role("tab", name="GAN", exact=True).click()
     page.get_by_role("button", name="Sample", exact=True).first.click()
@@ -182,10 +188,7 @@ def test_browser_runs_gan_vae_and_prompt(app_url, browser, tmp_path):
 
 def _vae_upload(browser, app_url: str, picture):
     """A page on the VAE's Reconstruct tab with `picture` uploaded through the file chooser."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="VAE", exact=True).click()
+    page = open_page(browser, app_url, "VAE")
     page.get_by_role("tab", name="Reconstruct", exact=True).click()
     with page.expect_file_chooser() as chooser:
         page.get_by_text("Click to Upload").locator("visible=true").first.click()
@@ -208,9 +211,7 @@ def test_browser_shows_bad_upload_error(app_url, browser, tmp_path):
 
 def _style_page(browser, app_url: str, *, size: str, full: str, coarse: str):
     """A page on the style tab with the first example pair picked and these size and iteration counts typed in."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
+    page = open_page(browser, app_url)
     page.locator("table tbody tr").first.click()
     page.wait_for_timeout(1000)
     for label, value in (
@@ -267,10 +268,7 @@ def test_browser_stop_button_ends_a_run_and_keeps_the_image(app_url, browser):
 def test_browser_hub_models_say_they_are_unavailable_offline_and_adapt_the_controls(app_url, browser):
     """Offline (the test app runs with HF_HUB_OFFLINE=1), picking a hub model says it cannot run here and
     lowers the images control to that model's limit instead of failing later on the defaults."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page = open_page(browser, app_url, "Prompt-to-image")
     model = page.get_by_label("Model (more: GENLAB_T2I_MODELS)")
     model.click()
     page.get_by_role("option", name="stabilityai/sd-turbo (needs the hub)").click()
@@ -304,10 +302,7 @@ def test_browser_vae_reconstructs_what_was_changed_last_and_says_so(app_url, bro
 def test_browser_deep_dream_and_its_channel_gallery(app_url, browser, tmp_path):
     """Upload a photo, dream a short run (the picture changes, the rise is reported, the objective is
     plotted), then open the channel gallery and fill it."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Deep Dream", exact=True).click()
+    page = open_page(browser, app_url, "Deep Dream")
     with page.expect_file_chooser() as chooser:
         page.get_by_text("Click to Upload").locator("visible=true").first.click()
     chooser.value.set_files(str(ROOT / "examples/content/coffee.jpg"))
@@ -337,10 +332,7 @@ def test_browser_sends_a_gan_sample_to_upscale_and_the_recipe_keeps_the_chain(ap
     4x picture beside bicubic, and its PNG's recipe names the GAN recipe it came from."""
     from genlab.core.recipes import read_recipe
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="GAN", exact=True).click()
+    page = open_page(browser, app_url, "GAN")
     page.get_by_role("button", name="Sample", exact=True).first.click()
     page.wait_for_function("document.querySelectorAll(\"img[src*='gan-']\").length >= 16", timeout=60_000)
     page.wait_for_timeout(500)
@@ -369,10 +361,7 @@ def test_browser_history_collects_this_visits_pictures_and_zips_them(app_url, br
 
     from genlab.core.recipes import read_recipe
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="GAN", exact=True).click()
+    page = open_page(browser, app_url, "GAN")
     page.get_by_label("number input for Count").fill("6")
     page.get_by_label("number input for Count").press("Enter")
     page.get_by_role("button", name="Sample", exact=True).first.click()
@@ -402,10 +391,7 @@ def test_browser_history_collects_this_visits_pictures_and_zips_them(app_url, br
 def test_browser_scrubs_through_the_denoising_run(app_url, browser, tmp_path):
     """After a prompt run, the Step slider shows x_t and x̂0 of the first image at any step: the last step at
     first, then the step typed in, with its timestep in the label."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page = open_page(browser, app_url, "Prompt-to-image")
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("x_t after step 20").first.wait_for(timeout=120_000)  # the default 20 steps
     box = page.get_by_label("number input for Step", exact=True)
@@ -420,10 +406,7 @@ def test_browser_scrubs_through_the_denoising_run(app_url, browser, tmp_path):
 
 def test_browser_a_user_mistake_shows_one_toast(app_url, browser):
     """An empty prompt, then Upscale with no picture: each says what is wrong in exactly one toast."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Prompt-to-image", exact=True).click()
+    page = open_page(browser, app_url, "Prompt-to-image")
     page.get_by_label("Prompt", exact=True).fill("")
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("cannot be empty").first.wait_for(timeout=30_000)
@@ -440,10 +423,7 @@ def test_browser_a_user_mistake_shows_one_toast(app_url, browser):
 def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp_path):
     """Edit: the red-blob sketch from the examples, a mask painted over part of it with the mouse (the brush is
     picked when a picture arrives), Inpaint: the result says the outside was kept; then image-to-image."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Edit", exact=True).click()
+    page = open_page(browser, app_url, "Edit")
     page.wait_for_timeout(1500)
     canvas = page.locator("#edit-editor canvas").locator("visible=true").last
     box = canvas.bounding_box()
@@ -469,10 +449,7 @@ def test_browser_edit_inpaints_a_mask_drawn_with_the_mouse(app_url, browser, tmp
 
 
 def test_browser_compare_fills_the_table(app_url, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Compare", exact=True).click()
+    page = open_page(browser, app_url, "Compare")
     page.get_by_role("button", name="Compare", exact=True).click()
     page.get_by_text("what you can condition on").first.wait_for(timeout=120_000)
     page.wait_for_timeout(800)
@@ -484,10 +461,7 @@ def test_browser_compare_fills_the_table(app_url, browser, tmp_path):
 
 
 def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Train live", exact=True).click()
+    page = open_page(browser, app_url, "Train live")
     steps = page.get_by_label("number input for Training steps (batch 64)").first
     steps.fill("200")
     steps.press("Enter")
@@ -523,10 +497,7 @@ def test_browser_trains_live_and_sees_the_grid_change(app_url, browser, tmp_path
 
 
 def test_browser_teaches_uploaded_pictures_and_draws_with_them_in_prompt_to_image(app_url, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Teach", exact=True).click()
+    page = open_page(browser, app_url, "Teach")
     files = sorted(str(p) for p in (ROOT / "examples" / "teach" / "umbrella").glob("*.png"))[:6]
     page.locator("#teach-upload input[type=file]").set_input_files(files)
     chooser = page.get_by_label("Pictures to teach").first
@@ -600,10 +571,7 @@ def test_client_teaches_and_refuses_bad_inputs(app_url):
 def test_browser_control_follows_lines_drawn_with_the_mouse(app_url, browser, tmp_path):
     """Control: a zig-zag and a box drawn on the canvas with the mouse, Generate: the edge map the ControlNet saw,
     the pictures with control and the same seeds without, and the edge F1 of both."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("text=genlab", timeout=60_000)
-    page.get_by_role("tab", name="Control", exact=True).click()
+    page = open_page(browser, app_url, "Control")
     page.wait_for_timeout(1500)
     canvas = page.locator("#control-sketch canvas").locator("visible=true").last
     box = canvas.bounding_box()
