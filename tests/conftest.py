@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 # the CPU has BF16 instructions) is what the app under the browser tests runs, and test_precision.py checks it.
 PRECISION_PINNED = "GENLAB_PRECISION" not in os.environ
 os.environ.setdefault("GENLAB_PRECISION", "fp32")
+# The modules that bind a model map by name (`from genlab.models.diffusion import MODELS`), imported before any
+# test patches a map: one first imported inside a test, under monkeypatch, would bind the patched map, and
+# monkeypatch would "restore" that patch afterwards (a later test on the real model got the tiny one).
+BINDS_A_MODEL_MAP = [
+    f"genlab.techniques.{m}"
+    for m in (
+        "text_to_image.pipelines",
+        "text_to_image.engine",
+        "style_transfer.engine",
+        "deep_dream.engine",
+        "gan.engine",
+        "vae.engine",
+    )
+]
+for _module in BINDS_A_MODEL_MAP:
+    importlib.import_module(_module)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,20 @@ def test_history_keeps_each_sessions_pictures_and_zips_them(tmp_path):
     assert read_recipe(tmp_path / f"002-{second.name}")["technique"] == "vae"
     with pytest.raises(ValueError, match="Nothing to download yet"):
         history.zip_all("nobody", tmp_path / "n.zip")
+
+
+def test_every_module_binding_a_model_map_is_imported_before_a_test_patches_it():
+    """conftest imports each module that does `from ... import MODELS` before the tests run (see its comment);
+    a new such module must join that list, or a test under monkeypatch could leave it bound to a tiny model."""
+    import re
+
+    from conftest import BINDS_A_MODEL_MAP
+
+    root = Path(__file__).resolve().parents[1]
+    binding = re.compile(r"^from genlab[\w.]* import [^\n]*\bMODELS\b", re.M)
+    found = sorted(
+        ".".join(p.relative_to(root).with_suffix("").parts)
+        for p in (root / "genlab").rglob("*.py")
+        if binding.search(p.read_text())
+    )
+    assert found == sorted(BINDS_A_MODEL_MAP)
