@@ -3,6 +3,9 @@ trainer's sample grid shows):
 
 * edge alignment: F1 (2 px tolerance, genlab.colour.control.edge_f1) of each output's Canny edges against the
   picture's Canny edges, with the ControlNet and without it (same prompt: the picture's first caption, same seed);
+  with --cond hed the HED ControlNet reads the pictures' HED soft edges and the F1 is against HED's thinned
+  lines of them (genlab.colour.hed.contours, as the tab's contours source), beside the Canny ControlNet on those
+  lines at its default strength (what contours used before the HED ControlNet);
 * prompt adherence: of the pictures whose caption names a colour, the share of outputs whose dominant hue is that
   colour (genlab.colour.evaluate.dominant_hue), with and without control;
 * speed (--app): seconds per 4-image /control request through the running app (no comparison batch), beside
@@ -11,10 +14,16 @@ trainer's sample grid shows):
 
 --choose picks the tab's default strength on 120 other test-split pictures (none of the 50) and writes it as
 "strength_choice"; the tab's default (genlab.techniques.control.COLOUR_STRENGTH) must match it (a test checks).
-Writes the figures into weights/colour_controlnet.json ("metrics", "speed") with --write.
+Writes the figures into the ControlNet's card (weights/colour_controlnet.json, or colour_controlnet_hed.json with
+--cond hed: "metrics", "speed") with --write.
 
-    python benchmarks/control.py --choose [--n-validation 120] [--tolerance 0.05] [--write]
-    python benchmarks/control.py [--n 50] [--steps 20] [--app] [--write]
+    python benchmarks/control.py [--cond hed] --choose [--n-validation 120] [--tolerance 0.05] [--write]
+    python benchmarks/control.py [--cond hed] [--n 50] [--steps 20] [--app] [--write]
+    python benchmarks/control.py --photos examples/results/control-contours.jpg [--write]   # contours of photos
+
+--photos draws the contours of six photos (opencv-doc, scikit-image) with the HED ControlNet, with the Canny
+ControlNet on HED's thinned lines, and without control, two seeds each, into one picture, and their edge F1
+("photos" in the HED card).
 """
 
 from __future__ import annotations
@@ -64,9 +73,24 @@ def validation(data: str, n: int, measured: int):
     return imgs[pick], [recs[i] for i in pick]
 
 
-def _draw(pics, recs, strengths, steps: int, batch: int = 10, seed: int = 0) -> dict:
-    """{strength (None = without control): figures} of the colour model on these pictures' captions and Canny
-    edges at the tab's guidance, picture k from seed + k."""
+def maps(pics: np.ndarray, cond: str):
+    """(what the `cond` ControlNet reads [N,1,128,128], the edges the F1 is against uint8 [N,128,128]): Canny
+    edges twice, or HED's soft edges and their thinned lines (one HED pass each, as the tab's contours)."""
+    import torch
+
+    from genlab.colour import control, hed
+
+    if cond == "canny":
+        edges = control.canny(pics)
+        return control.to_control(edges), edges
+    soft, lines = zip(*(hed.contours(p) for p in pics))
+    return torch.from_numpy(np.stack(soft))[:, None], np.stack(lines)
+
+
+def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: int = 0) -> dict:
+    """{arm: figures} of the colour model on these pictures' captions at the tab's guidance, picture k from
+    seed + k; an arm is a strength of the `cond` ControlNet, None (without control), or ("canny", strength): the
+    Canny ControlNet on the edges the F1 is against."""
     import torch
 
     from genlab.colour import control
@@ -74,23 +98,27 @@ def _draw(pics, recs, strengths, steps: int, batch: int = 10, seed: int = 0) -> 
     from genlab.core.devices import cpu_generator
     from genlab.models import diffusion
     from genlab.techniques.control import Settings
-    from genlab.techniques.control.engine import CONTROLNET
+    from genlab.techniques.control.engine import CONTROLNETS
 
-    edges, n = control.canny(pics), len(pics)
+    read, edges = maps(pics, cond)
+    n = len(pics)
     prompts = [r["captions"][0] for r in recs]
     base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
-    net, _ = CONTROLNET.get()
     res, t0 = {}, time.perf_counter()
-    for strength in strengths:
+    for arm in arms:
         ims = []
         for i in range(0, n, batch):
             sl = slice(i, i + batch)
             pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
             extra = {}
-            if strength is not None:
+            if isinstance(arm, tuple):  # the Canny ControlNet on the lines
                 extra = dict(
-                    controlnet=net, image=control.to_control(edges[sl]), controlnet_conditioning_scale=strength
+                    controlnet=CONTROLNETS.get("canny")[0],
+                    image=control.to_control(edges[sl]),
+                    controlnet_conditioning_scale=arm[1],
                 )
+            elif arm is not None:
+                extra = dict(controlnet=CONTROLNETS.get(cond)[0], image=read[sl], controlnet_conditioning_scale=arm)
             with torch.inference_mode():
                 x = pipe(
                     prompts[sl],
@@ -103,27 +131,32 @@ def _draw(pics, recs, strengths, steps: int, batch: int = 10, seed: int = 0) -> 
             ims += list((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
         f1 = [control.edge_f1(control.canny(im), e) for im, e in zip(ims, edges)]
         hue = [dominant_hue(im) == r["colour"] for im, r in zip(ims, recs) if r.get("colour")]
-        res[strength] = {
+        res[arm] = {
             "edge_f1_mean": round(statistics.mean(f1), 3),
             "edge_f1_median": round(statistics.median(f1), 3),
             "colour_word_obeyed": round(statistics.mean(hue), 3) if hue else None,
             "coloured_prompts": len(hue),
         }
-        print(f"  strength {strength}: {res[strength]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"  {arm}: {res[arm]} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return res
 
 
-def quality(n: int, steps: int, data: str) -> dict:
-    """The figures on the n held-out pictures at the tab's default strength, with control and without."""
-    from genlab.techniques.control import Settings
-    from genlab.techniques.control.engine import CONTROLNET
+def quality(n: int, steps: int, data: str, cond: str) -> dict:
+    """The figures on the n held-out pictures at the tab's default strength, with control and without (and, for
+    hed, the Canny ControlNet on HED's lines)."""
+    from genlab.models.diffusion import COLOUR_MODEL
+    from genlab.techniques.control import COLOUR_STRENGTH, default_strength
+    from genlab.techniques.control.engine import CONTROLNETS
 
-    strength = Settings().strength
-    got = _draw(*held_out(data, n), [strength, None], steps)
+    strength = default_strength(COLOUR_MODEL, "contours" if cond == "hed" else "lines")
+    arms = [strength, None, *([("canny", COLOUR_STRENGTH)] if cond == "hed" else [])]
+    got = _draw(*held_out(data, n), arms, steps, cond)
     res = {"with_control": got[strength], "without_control": got[None], "strength": strength, "pictures": n}
+    if cond == "hed":
+        res["canny_controlnet_on_the_lines"] = {**got[arms[2]], "strength": COLOUR_STRENGTH}
     res["ratio_f1"] = round(res["with_control"]["edge_f1_mean"] / max(res["without_control"]["edge_f1_mean"], 1e-6), 2)
     res["steps"] = steps
-    res["weights"] = CONTROLNET.get()[1]
+    res["weights"] = CONTROLNETS.get(cond)[1]
     res["command"] = " ".join(["python benchmarks/control.py", *sys.argv[1:]])
     return res
 
@@ -131,11 +164,11 @@ def quality(n: int, steps: int, data: str) -> dict:
 CHOICES = (1.0, 1.5, 2.0, 2.5, 3.0)  # the ControlNet strengths --choose tries
 
 
-def choose_strength(n: int, measured: int, steps: int, data: str, tolerance: float) -> dict:
+def choose_strength(n: int, measured: int, steps: int, data: str, tolerance: float, cond: str) -> dict:
     """The tab's default strength, chosen on n validation pictures (none of the measured ones): the highest edge
     F1 among the strengths whose colour-word share is at most `tolerance` below the uncontrolled one's (1.0, the
     trained scale, when none is)."""
-    got = _draw(*validation(data, n, measured), [None, *CHOICES], steps, seed=1000)
+    got = _draw(*validation(data, n, measured), [None, *CHOICES], steps, cond, seed=1000)
     floor = got[None]["colour_word_obeyed"] - tolerance
     ok = [s for s in CHOICES if got[s]["colour_word_obeyed"] >= floor - 1e-9]
     chosen = max(ok, key=lambda s: got[s]["edge_f1_mean"]) if ok else 1.0
@@ -150,10 +183,88 @@ def choose_strength(n: int, measured: int, steps: int, data: str, tolerance: flo
     }
 
 
-def app_speed(steps: int) -> dict:
+OPENCV = Path("/usr/share/doc/opencv-doc/examples/data")
+PHOTOS = [  # (photo, prompt): opencv-doc's sample photos (Debian opencv-doc) and scikit-image's coffee, cat
+    (OPENCV / "apple.jpg", "a red apple"),
+    (OPENCV / "orange.jpg", "an orange"),
+    (OPENCV / "butterfly.jpg", "a butterfly"),
+    (OPENCV / "baboon.jpg", "a monkey"),
+    (ROOT / "examples" / "content" / "coffee.jpg", "a cup of coffee"),
+    (ROOT / "examples" / "content" / "chelsea.jpg", "a cat"),
+]
+
+
+def photos(out: str, steps: int, seeds: int = 2) -> dict:
+    """The contours of PHOTOS with the HED ControlNet (its default strength), the Canny ControlNet on HED's lines
+    (its default) and without control, `seeds` seeds each: one picture (rows: photos; columns: the photo, HED's
+    soft edges, the lines, then each arm's seeds) and the mean edge F1 against the lines per arm."""
+    import torch
+    from PIL import Image
+
+    from genlab.colour import control, hed
+    from genlab.core.devices import cpu_generator
+    from genlab.core.images import open_image
+    from genlab.models import diffusion
+    from genlab.techniques.control import COLOUR_STRENGTH, HED_STRENGTH, Settings
+    from genlab.techniques.control.engine import CONTROLNETS, square
+
+    base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
+    rows, f1 = [], {"hed_controlnet": [], "canny_controlnet_on_the_lines": [], "without_control": []}
+    for path, prompt in PHOTOS:
+        sq = np.asarray(square(open_image(path), 128))
+        soft, lines = hed.contours(sq)
+        arms = {
+            "hed_controlnet": dict(
+                controlnet=CONTROLNETS.get("hed")[0],
+                image=torch.from_numpy(soft)[None, None],
+                controlnet_conditioning_scale=HED_STRENGTH,
+            ),
+            "canny_controlnet_on_the_lines": dict(
+                controlnet=CONTROLNETS.get("canny")[0],
+                image=control.to_control(lines[None]),
+                controlnet_conditioning_scale=COLOUR_STRENGTH,
+            ),
+            "without_control": {},
+        }
+        row = [
+            sq,
+            np.repeat((soft * 255).round().astype(np.uint8)[..., None], 3, -1),
+            np.repeat(lines[..., None], 3, -1),
+        ]
+        for name, extra in arms.items():
+            pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
+            with torch.inference_mode():
+                x = pipe(
+                    prompt,
+                    num_images_per_prompt=seeds,
+                    num_inference_steps=steps,
+                    guidance_scale=Settings().guidance,
+                    generator=[cpu_generator(k) for k in range(seeds)],
+                    output_type="pt",
+                    **extra,
+                ).images
+            ims = list((x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+            f1[name] += [control.edge_f1(control.canny(im), lines) for im in ims]
+            row += ims
+        rows.append(np.concatenate(row, 1))
+        print(f"  {path.name}: " + ", ".join(f"{k} {np.mean(v[-seeds:]):.2f}" for k, v in f1.items()), flush=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, quality=88)
+    return {
+        "photos": [f"{p.name}: {q}" for p, q in PHOTOS],
+        "seeds": seeds,
+        "steps": steps,
+        "edge_f1_mean": {k: round(float(np.mean(v)), 3) for k, v in f1.items()},
+        "strengths": {"hed_controlnet": HED_STRENGTH, "canny_controlnet_on_the_lines": COLOUR_STRENGTH},
+        "picture": str(Path(out)),
+        "command": " ".join(["python benchmarks/control.py", *sys.argv[1:]]),
+    }
+
+
+def app_speed(steps: int, cond: str = "canny") -> dict:
     """Seconds per 4-image /control and /text_to_image request through the running app: as a page waits (the
     answer, then its files over one connection) and as gradio_client's default waits (files downloaded one by
-    one, new connection each); each the median of 3 after one warm-up."""
+    one, new connection each); each the median of 3 after one warm-up. /control draws the apple drawing's lines
+    (canny) or the coffee photo's contours (hed: HED's soft edges for the HED ControlNet)."""
     import httpx
     from common import page_call, start_app, warm_times
     from gradio_client import Client, handle_file
@@ -161,11 +272,16 @@ def app_speed(steps: int) -> dict:
     proc, url, _ = start_app()
     try:
         client, bare = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
-        lines = handle_file(str(ROOT / "examples" / "control" / "apple-lines.png"))
+        picture, prompt, source = (
+            (ROOT / "examples" / "control" / "apple-lines.png", "a red apple", "lines")
+            if cond == "canny"
+            else (ROOT / "examples" / "content" / "coffee.jpg", "a cup of coffee", "contours")
+        )
+        lines = handle_file(str(picture))
         sketch = {"background": lines, "layers": [], "composite": lines}
         colour = "genlab colour latent diffusion (offline)"
         calls = {
-            "control": dict(sketch=sketch, prompt="a red apple", steps=steps, batch=4, compare=False),
+            "control": dict(sketch=sketch, prompt=prompt, source=source, steps=steps, batch=4, compare=False),
             "text_to_image": dict(prompt="a red apple", model=colour, steps=steps, batch=4),
         }
         figures = {}
@@ -192,6 +308,7 @@ def app_speed(steps: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cond", choices=("canny", "hed"), default="canny", help="which ControlNet: Canny or HED")
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--data", default="~/.cache/genlab/colour128")
@@ -200,13 +317,24 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write the figures into the ControlNet's card")
     ap.add_argument("--choose", action="store_true", help="choose the default strength on validation pictures")
     ap.add_argument("--n-validation", type=int, default=120)
+    ap.add_argument("--photos", default=None, help="draw the contours of photos into this picture (HED card)")
     ap.add_argument("--tolerance", type=float, default=0.05, help="--choose: colour words may drop this much")
     a = ap.parse_args()
-    card_path = ROOT / "weights" / "colour_controlnet.json"
+    from genlab.colour.control import SHIPPED_NAMES
+
+    card_path = ROOT / "weights" / f"{SHIPPED_NAMES[a.cond]}.json"
+    if a.photos:
+        card_path = ROOT / "weights" / f"{SHIPPED_NAMES['hed']}.json"
     card = json.loads(card_path.read_text())
+    if a.photos:
+        card["photos"] = photos(a.photos, a.steps)
+        print(json.dumps(card["photos"], indent=2))
+        if a.write:
+            card_path.write_text(json.dumps(card, indent=2))
+        return
     if a.choose:
         earlier = card.get("strength_choice")
-        card["strength_choice"] = choose_strength(a.n_validation, a.n, a.steps, a.data, a.tolerance)
+        card["strength_choice"] = choose_strength(a.n_validation, a.n, a.steps, a.data, a.tolerance, a.cond)
         if earlier:  # the runs before this one stay in the card
             card["strength_choice"]["earlier_runs"] = [*earlier.pop("earlier_runs", []), earlier]
         print(json.dumps(card["strength_choice"], indent=2))
@@ -214,10 +342,10 @@ def main() -> None:
             card_path.write_text(json.dumps(card, indent=2))
         return
     if not a.no_quality:
-        card["metrics"] = quality(a.n, a.steps, a.data)
+        card["metrics"] = quality(a.n, a.steps, a.data, a.cond)
         print(json.dumps(card["metrics"], indent=2))
     if a.app:
-        card["speed"] = app_speed(a.steps)
+        card["speed"] = app_speed(a.steps, a.cond)
         print(json.dumps(card["speed"], indent=2))
     if a.write:
         card_path.write_text(json.dumps(card, indent=2))

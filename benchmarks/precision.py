@@ -66,7 +66,7 @@ def colour_run(precision: str) -> dict:
     from genlab.core.devices import cpu_bf16, cpu_generator
     from genlab.models import diffusion
     from genlab.techniques.control import Settings as ControlSettings
-    from genlab.techniques.control.engine import CONTROLNET, edge_map
+    from genlab.techniques.control.engine import CONTROLNETS, edge_map
 
     os.environ["GENLAB_PRECISION"] = precision
     assert cpu_bf16() == (precision == "bf16")
@@ -95,10 +95,10 @@ def colour_run(precision: str) -> dict:
         pics.append(x)
         times.append(dt)
         obeyed += [dominant_hue(im) == colour for im in x]
-    net, _ = CONTROLNET.get()
+    net, _ = CONTROLNETS.get("canny")
     f1, ctimes = [], []
     for path in sorted((ROOT / "examples" / "control").glob("*-lines.png")):
-        lines, _ = edge_map(ControlSettings(), {"sketch": str(path)})  # uint8 [128,128], 255 = line
+        lines, _, _ = edge_map(ControlSettings(), {"sketch": str(path)})  # uint8 [128,128], 255 = line
         name = path.stem.removesuffix("-lines")
         x, dt = call(f"a {name}", controlnet=net, image=control.to_control(lines[None]))
         ctimes.append(dt)

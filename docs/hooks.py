@@ -99,13 +99,14 @@ def cards() -> str:
                      t["seed"], f"{t['wall_hours']:.2f} h",
                      f"PSNR {c['metrics']['psnr']:.2f} dB" if name == "colour_vae"
                      else f"judged {pct(c['metrics']['judged_as_requested'])}"])  # fmt: skip
-    c = card("colour_controlnet")
-    t, m = c["training"], c["metrics"]
-    hours = t["wall_hours"] + sum(r["wall_hours"] for r in t.get("earlier_runs", []))
-    commands = " then ".join(f"`{r['command']}`" for r in [*t.get("earlier_runs", []), t])
-    rows.append(["`weights/colour_controlnet.json`", "the colour dataset (below), Canny edges", commands,
-                 f"{t.get('total_steps', t['steps']):,}", t["seed"], f"{hours:.2f} h",
-                 f"edge F1 {m['with_control']['edge_f1_mean']} (without {m['without_control']['edge_f1_mean']})"])  # fmt: skip
+    for name, maps in [("colour_controlnet", "Canny edges"), ("colour_controlnet_hed", "HED soft edges")]:
+        c = card(name)
+        t, m = c["training"], c["metrics"]
+        hours = t["wall_hours"] + sum(r["wall_hours"] for r in t.get("earlier_runs", []))
+        commands = " then ".join(f"`{r['command']}`" for r in [*t.get("earlier_runs", []), t])
+        rows.append([f"`weights/{name}.json`", f"the colour dataset (below), {maps}", commands,
+                     f"{t.get('total_steps', t['steps']):,}", t["seed"], f"{hours:.2f} h",
+                     f"edge F1 {m['with_control']['edge_f1_mean']} (without {m['without_control']['edge_f1_mean']})"])  # fmt: skip
     for name in ("colour_classifier", "colour_judge_vgg"):
         c = card(name)
         rows.append([f"`weights/{name}.json`", c["data"], f"`{c['command']}`", f"{c['epochs']} epochs", c["seed"],
@@ -113,33 +114,46 @@ def cards() -> str:
     return table(["card", "data", "command", "steps", "seed", "wall time", "headline figure"], rows)
 
 
-def control() -> str:
-    """weights/colour_controlnet.json (python benchmarks/control.py --app --write) against the issue's goals."""
-    c = card("colour_controlnet")
+def control(name: str = "colour_controlnet") -> str:
+    """weights/<name>.json (python benchmarks/control.py [--cond hed] --app --write) against the issue's goals;
+    the HED ControlNet's card also has the Canny ControlNet on HED's lines (what contours used before it)."""
+    c = card(name)
     m, sp = c["metrics"], c.get("speed", {})
     on, off = m["with_control"], m["without_control"]
+    canny = m.get("canny_controlnet_on_the_lines")
+    extra = [canny["edge_f1_mean"]] if canny else []
     rows = [
-        ["edge F1 (mean, 2 px)", on["edge_f1_mean"], off["edge_f1_mean"], "≥ 0.5 and ≥ 2× without"],
-        ["edge F1 (median)", on["edge_f1_median"], off["edge_f1_median"], ""],
-        ["F1 with ÷ without", f"{m['ratio_f1']}×", "", "≥ 2×"],
+        ["edge F1 (mean, 2 px)", on["edge_f1_mean"], off["edge_f1_mean"], *extra, "≥ 0.5 and ≥ 2× without"],
+        [
+            "edge F1 (median)",
+            on["edge_f1_median"],
+            off["edge_f1_median"],
+            *([canny["edge_f1_median"]] if canny else []),
+            "",
+        ],
+        ["F1 with ÷ without", f"{m['ratio_f1']}×", "", *([""] if canny else []), "≥ 2×"],
         [
             f"colour word obeyed ({on['coloured_prompts']} prompts naming one)",
             pct(on["colour_word_obeyed"]),
             pct(off["colour_word_obeyed"]),
+            *([pct(canny["colour_word_obeyed"])] if canny else []),
             "no worse than without",
         ],
     ]
     if sp:
-        rows.append(["4 images through the app (s)", sp["control_4_images_s"], sp["text_to_image_4_images_s"], "≤ 5 s"])
-    note = (f"*{m['pictures']} held-out pictures, {m['steps']} steps, strength {m.get('strength', 1.0):g}, from "
-            f"`weights/colour_controlnet.json` (`{m['command']}`); speed: {sp.get('how', 'not measured')}, "
+        rows.append(["4 images through the app (s)", sp["control_4_images_s"], sp["text_to_image_4_images_s"],
+                     *([""] if canny else []), "≤ 5 s"])  # fmt: skip
+    note = (f"*{m['pictures']} held-out pictures, {m['steps']} steps, strength {m.get('strength', 1.0):g}"
+            + (f" (the Canny ControlNet at {canny['strength']:g})" if canny else "")
+            + f", from `weights/{name}.json` (`{m['command']}`); speed: {sp.get('how', 'not measured')}, "
             "without = Prompt-to-image.*")  # fmt: skip
-    return table(["", "with ControlNet", "without", "goal"], rows) + "\n\n" + note
+    header = ["", "with ControlNet", "without", *(["Canny ControlNet on the lines"] if canny else []), "goal"]
+    return table(header, rows) + "\n\n" + note
 
 
-def control_strength() -> str:
+def control_strength(name: str = "colour_controlnet") -> str:
     """The default strength's choice on validation pictures (python benchmarks/control.py --choose --write)."""
-    ch = card("colour_controlnet")["strength_choice"]
+    ch = card(name)["strength_choice"]
     rows = [
         [
             "without control" if k == "without" else f"**{k}**" if float(k) == ch["chosen"] else k,
@@ -182,6 +196,8 @@ FIGURES = {
     "cards": cards,
     "control": control,
     "control-strength": control_strength,
+    "control-hed": lambda: control("colour_controlnet_hed"),
+    "control-hed-strength": lambda: control_strength("colour_controlnet_hed"),
 }
 
 

@@ -100,7 +100,7 @@ def _control(monkeypatch, tmp_path):
     pipe = tiny_colour_pipeline()
     monkeypatch.setattr("genlab.models.diffusion.MODELS", fixed_models(**{COLOUR_MODEL: pipe}))
     net = tiny_controlnet(pipe)
-    monkeypatch.setattr("genlab.techniques.control.engine.CONTROLNET", SimpleNamespace(get=lambda: (net, "tiny")))
+    monkeypatch.setattr("genlab.techniques.control.engine.CONTROLNETS", SimpleNamespace(get=lambda kind: (net, "tiny")))
     return {"steps": 4, "batch": 2, "seed": 5}, {"sketch": str(EXAMPLES / "control" / "apple-lines.png")}
 
 

@@ -112,7 +112,7 @@ def tiny(monkeypatch):
     pipe = tiny_colour_pipeline()
     monkeypatch.setattr("genlab.models.diffusion.MODELS", fixed_models(**{diffusion.COLOUR_MODEL: pipe}))
     net = make_tiny_controlnet(pipe)
-    monkeypatch.setattr(engine, "CONTROLNET", SimpleNamespace(get=lambda: (net, "tiny controlnet")))
+    monkeypatch.setattr(engine, "CONTROLNETS", SimpleNamespace(get=lambda kind: (net, f"tiny {kind} controlnet")))
     return pipe
 
 
@@ -129,7 +129,7 @@ def test_run_draws_with_and_without_control_from_a_line_drawing(tiny):
     edges = np.asarray(r.data["edges"])[..., 0]
     assert 0.01 < (edges > 0).mean() < 0.2  # the apple's outline at 128 px
     assert len(r.data["f1"]) == 2 and len(r.data["f1_without"]) == 2
-    assert "tiny controlnet" in r.recipes[0]["weights"] and "tiny controlnet" not in r.recipes[2]["weights"]
+    assert "tiny canny controlnet" in r.recipes[0]["weights"] and "controlnet" not in r.recipes[2]["weights"]
     assert r.recipes[2]["params"]["strength"] == 0.0 and r.recipes[0]["input_sha256"]
     a = pixels(r.images[:2])
     assert not np.array_equal(a, pixels(r.images[2:]))
@@ -180,11 +180,40 @@ def test_settings_refuse_an_empty_control_window():
         tab.Settings(strength=4.5)
 
 
-def test_contours_of_a_photo_come_from_hed_and_the_recipe_says_so(tiny):
+def test_contours_of_a_photo_are_hed_soft_edges_for_the_hed_controlnet(tiny, monkeypatch):
+    """Contours: the HED-trained ControlNet reads HED's soft edges of the 128-px square, made as its training maps
+    (genlab.colour.hed.soft_maps); the edge F1 is scored on their thinned lines; the recipe names both nets."""
+    from genlab.colour import hed
+
+    net = make_tiny_controlnet(tiny)
+    conds = []
+    net.register_forward_pre_hook(lambda m, a, kw: conds.append(kw["controlnet_cond"]), with_kwargs=True)
+    nets = SimpleNamespace(get=lambda kind: (net, f"tiny {kind} controlnet"))
+    monkeypatch.setattr(engine, "CONTROLNETS", nets)
     s = tab.Settings(steps=2, batch=1, source="contours", compare=False)
-    r = drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
-    share = (np.asarray(r.data["edges"])[..., 0] > 0).mean()
-    assert 0.01 < share < 0.35 and "HED (BSDS500" in r.recipes[0]["weights"]
+    photo = str(EXAMPLES / "content" / "coffee.jpg")
+    r = drain(tab.run(s, {"sketch": photo}))
+    assert "tiny hed controlnet" in r.recipes[0]["weights"] and "HED (BSDS500" in r.recipes[0]["weights"]
+    from genlab.core.images import open_image
+
+    square = np.asarray(engine.square(open_image(photo), tab.SIDE))
+    soft = hed.soft_maps(square[None])[0]  # the training maps' function
+    seen = conds[0][0, 0].float().numpy()  # [128,128], the conditional half of the guidance batch
+    assert np.abs(seen - soft).max() < 1e-4 and ((seen > 0.02) & (seen < 0.98)).mean() > 0.3  # soft, not binary
+    shown = np.asarray(r.data["edges"])[..., 0]
+    assert np.abs(shown.astype(float) - soft * 255).max() <= 1  # the tab shows what the ControlNet sees
+    share = (np.asarray(r.data["lines"])[..., 0] > 0).mean()
+    assert 0.01 < share < 0.35  # the thinned lines the F1 is scored on
+
+
+def test_hed_soft_maps_in_bf16_match_fp32():
+    """The HED ControlNet's training maps were made under bf16 autocast; the tab makes them in fp32."""
+    from genlab.colour import hed
+    from genlab.core.images import open_image
+
+    square = np.asarray(engine.square(open_image(EXAMPLES / "content" / "coffee.jpg"), tab.SIDE))
+    fp32, bf16 = hed.soft_maps(square[None])[0], hed.soft_maps(square[None], bf16=True)[0]
+    assert np.abs(fp32 - bf16).mean() < 0.005 and fp32.max() > 0.5
 
 
 # ---------------------------------------------------------------- hub models: SD 1.5 with a public ControlNet
@@ -366,6 +395,13 @@ def test_shipped_controlnet_follows_the_lines_better_than_the_plain_model():
     assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
 
 
+def test_shipped_hed_controlnet_follows_a_photos_contours_better_than_the_plain_model():
+    s = tab.Settings(prompt="a red apple", source="contours", steps=12, batch=2, seed=0)
+    r = drain(tab.run(s, {"sketch": "/usr/share/doc/opencv-doc/examples/data/apple.jpg"}))
+    assert "weights/colour_controlnet_hed" in r.recipes[0]["weights"] and "HED soft edges" in r.recipes[0]["weights"]
+    assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
+
+
 def test_the_default_strength_is_the_one_chosen_on_validation_pictures():
     """The tab starts at the strength `benchmarks/control.py --choose` picked (written in the ControlNet's card),
     and a hub model at the public ControlNets' own scale."""
@@ -377,3 +413,7 @@ def test_the_default_strength_is_the_one_chosen_on_validation_pictures():
     assert tab.Settings.spec("strength").lo <= choice["chosen"] < tab.Settings.spec("strength").hi
     assert card["metrics"]["strength"] == tab.COLOUR_STRENGTH  # the card's figures are at the default
     assert tab.default_strength(tab.SD15) == tab.HUB_STRENGTH == 1.0
+    hed = json.loads((Path(__file__).resolve().parents[1] / "weights" / "colour_controlnet_hed.json").read_text())
+    assert tab.default_strength(tab.COLOUR_MODEL, "contours") == tab.HED_STRENGTH == hed["strength_choice"]["chosen"]
+    assert hed["metrics"]["strength"] == tab.HED_STRENGTH
+    assert tab.default_strength(tab.SD15, "contours") == tab.HUB_STRENGTH

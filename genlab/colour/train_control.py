@@ -1,16 +1,20 @@
-"""Train a ControlNet (Zhang et al. 2023) for the shipped colour model on Canny edges of its training pictures.
+"""Train a ControlNet (Zhang et al. 2023) for the shipped colour model on Canny edges (--cond canny) or HED soft
+edges (--cond hed) of its training pictures.
 
 The colour UNet, VAE and MiniLM stay frozen; the ControlNet starts as a copy of the UNet's encoder and middle
 (diffusers' `ControlNetModel.from_unet`) with zero convolutions into the UNet. Once per run the train split is
 encoded as for the UNet (genlab.colour.train_ldm.prepare: VAE posteriors of each picture and its mirror, MiniLM
-features of every caption) and its Canny edges are cached (bit-packed, [N,128*128/8]). Each step: a batch of
-latents, captions (dropped to the empty prompt with --p-uncond, so the ControlNet also works from lines alone,
-as the paper's 50 %), their edge maps made scribble-like at random (genlab.colour.control.scribble), and the
-epsilon loss (min-SNR-5) of the frozen UNet with the ControlNet's residuals. Exports (fp16 safetensors shards
-<= 9 MB, a card, a sample grid of held-out test pictures' edges) go to weights/colour_controlnet.
+features of every caption) and its maps are cached: Canny edges bit-packed [N,128*128/8], or HED's soft edges
+(genlab.colour.hed.soft_maps, bf16 autocast) as uint8 [N,128,128]. Each step: a batch of latents, captions
+(dropped to the empty prompt with --p-uncond, so the ControlNet also works from lines alone, as the paper's
+50 %), their maps (Canny edges made scribble-like at random by genlab.colour.control.scribble; HED maps as they
+are, mirrored, as the paper trains its HED model), and the epsilon loss (min-SNR-5) of the frozen UNet with the
+ControlNet's residuals. Exports (fp16 safetensors shards <= 9 MB, a card, a sample grid of held-out test
+pictures' maps) go to weights/colour_controlnet (canny) or weights/colour_controlnet_hed.
 
     python -m genlab.colour.train_control --hours 1            # start (or --resume) a run
     python -m genlab.colour.train_control --init weights/colour_controlnet --hours 1   # continue the shipped one
+    python -m genlab.colour.train_control --cond hed --init weights/colour_controlnet --hours 1   # HED, from Canny
     python -m genlab.colour.train_control --bench              # step time, fp32 vs bf16 autocast
 """
 
@@ -36,8 +40,7 @@ from genlab.colour.runs import ResumableRun, add_run_args
 from genlab.colour.train_ldm import DEFAULT_DATA, channel_stats, draw_batch, prepare
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_RUN = "~/.cache/genlab/runs/colour_controlnet"
-DEFAULT_OUT = str(REPO / "weights" / control.SHIPPED_NAME)
+DEFAULT_RUN = "~/.cache/genlab/runs/{name}"  # name: the shipped folder's, per --cond
 SAMPLE_PROMPTS = ["", "a red drawing", "a blue drawing", "a green drawing"]  # rows; columns: test pictures
 N_SAMPLE_PICTURES = 6
 
@@ -46,23 +49,41 @@ def log(msg: str) -> None:
     print(f"[control] {msg}", flush=True)
 
 
-def edges_cache(run: Path, data: str) -> np.ndarray:
-    """Bit-packed Canny edges of the train split [N, 128*128/8] uint8, computed once."""
-    f = run / "edges.npy"
+def edges_cache(run: Path, data: str, cond: str = "canny") -> np.ndarray:
+    """The train split's maps, computed once: Canny edges bit-packed [N, 128*128/8] uint8, or HED soft edges
+    [N,128,128] uint8 (probability x 255)."""
+    f = run / ("edges.npy" if cond == "canny" else "hed.npy")
     if not f.exists():
         imgs, _ = colour_data.load_split(data, "train")
         t = time.time()
-        e = control.canny(imgs) > 0  # [N,128,128]
-        np.save(f, np.packbits(e.reshape(len(e), -1), axis=1))
-        log(f"Canny edges of {len(imgs)} pictures in {time.time() - t:.0f}s ({e.mean():.1%} edge pixels)")
+        if cond == "canny":
+            e = control.canny(imgs) > 0  # [N,128,128]
+            np.save(f, np.packbits(e.reshape(len(e), -1), axis=1))
+            log(f"Canny edges of {len(imgs)} pictures in {time.time() - t:.0f}s ({e.mean():.1%} edge pixels)")
+        else:
+            from genlab.colour import hed
+
+            out = np.lib.format.open_memmap(f.with_suffix(".tmp.npy"), "w+", np.uint8, (len(imgs), 128, 128))
+            step = 512
+            for i in range(0, len(imgs), step):
+                out[i : i + step] = np.round(hed.soft_maps(imgs[i : i + step], bf16=True) * 255)
+                log(f"HED soft edges: {min(i + step, len(imgs))}/{len(imgs)} in {time.time() - t:.0f}s")
+            out.flush()
+            del out
+            os.replace(f.with_suffix(".tmp.npy"), f)
     return np.load(f, mmap_mode="r")
 
 
-def unpack(packed: np.ndarray, img: np.ndarray, flip: np.ndarray, size: int = 128) -> torch.Tensor:
-    """Edge maps [B,1,size,size] in {0,1} of the given pictures, mirrored where flip is 1."""
-    e = np.unpackbits(np.stack([packed[i] for i in img]), axis=1).reshape(len(img), size, size)
+def unpack(maps: np.ndarray, img: np.ndarray, flip: np.ndarray, size: int = 128) -> torch.Tensor:
+    """Maps [B,1,size,size] of the given pictures, mirrored where flip is 1: edges in {0,1} from bit-packed rows
+    [N,size*size/8], soft edges in [0,1] from uint8 maps [N,size,size]."""
+    rows = np.stack([maps[i] for i in img])
+    if rows.ndim == 2:
+        e = np.unpackbits(rows, axis=1).reshape(len(img), size, size).astype(np.float32)
+    else:
+        e = rows.astype(np.float32) / 255
     e = np.where(flip[:, None, None].astype(bool), e[:, :, ::-1], e)
-    return torch.from_numpy(np.ascontiguousarray(e)).float()[:, None]
+    return torch.from_numpy(np.ascontiguousarray(e))[:, None]
 
 
 def _repo_relative(path) -> str:
@@ -83,7 +104,7 @@ class Trainer(ResumableRun):
         base = Path(a.base)
         self.vae = AutoencoderKL.from_pretrained(base / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
         self.data = prepare(run, a.data, self.vae)
-        self.edges = edges_cache(run, a.data)
+        self.edges = edges_cache(run, a.data, a.cond)
         super().__init__(a, run, a.out)
         mean, std = channel_stats(self.data["z_mean"], self.data["z_std"])
         self.lat_mean = torch.tensor(mean).view(1, 4, 1, 1)
@@ -111,6 +132,7 @@ class Trainer(ResumableRun):
                 init=a.init,
                 base=_repo_relative(a.base),
                 bf16=a.bf16,
+                cond=a.cond,
             )
             if a.init:
                 # the run it continues: its card's training record, so the total step count stays on the card
@@ -136,6 +158,10 @@ class Trainer(ResumableRun):
         """The first N_SAMPLE_PICTURES of the test split (never trained on) for the sample grid: (pictures, edges)."""
         imgs, _ = colour_data.load_split(self.a.data, "test")
         pick = np.linspace(0, len(imgs) - 1, N_SAMPLE_PICTURES).astype(int)
+        if self.cfg.get("cond", "canny") == "hed":
+            from genlab.colour import hed
+
+            return imgs[pick], torch.from_numpy(hed.soft_maps(imgs[pick]))[:, None]
         return imgs[pick], control.to_control(control.canny(imgs[pick]))
 
     def autocast(self):
@@ -146,7 +172,9 @@ class Trainer(ResumableRun):
         zn, h, m, p, img, flip = draw_batch(
             self.data, self.cfg["batch"], self.gen, self.lat_mean, self.lat_std, self.cfg["p_uncond"]
         )
-        e = control.scribble(unpack(self.edges, img, flip), self.gen)
+        e = unpack(self.edges, img, flip)
+        if self.cfg.get("cond", "canny") == "canny":
+            e = control.scribble(e, self.gen)
         b = len(zn)
         t = torch.randint(0, self.sched.config.num_train_timesteps, (b,), generator=self.gen)
         noise = torch.randn(zn.shape, generator=self.gen)
@@ -232,14 +260,33 @@ class Trainer(ResumableRun):
         curve = self.state["loss_curve"]
         stride = max(1, len(curve) // 200)
         c = self.cfg
+        hed = c.get("cond", "canny") == "hed"
+        if hed:
+            from genlab.colour.hed import SOFT_SIDE, load
+
+            conditioning = (
+                f"HED soft edges [B,1,128,128] in [0,1]: genlab.colour.hed.soft_maps, HED at {SOFT_SIDE} px "
+                f"(bf16 autocast), area-reduced to 128 px; edge weights {load()[1]}"
+            )
+            augment = "mirror (the maps as HED gives them, as the paper trains its HED ControlNet)"
+        else:
+            conditioning = (
+                f"edge map [B,1,128,128] in {{0,1}} (1 = line); OpenCV Canny {control.CANNY_LOW}/"
+                f"{control.CANNY_HIGH} on a 3x3-blurred grey picture"
+            )
+            augment = (
+                "mirror; scribble-like edges: lines thickened to 1/3/5 px, half the pictures with up to a "
+                "third of 16x16 cells erased"
+            )
         card = dict(
-            model="genlab colour ControlNet (diffusers ControlNetModel.from_unet of the colour UNet, 1-channel edges)",
-            purpose="structural control of the colour model: it follows the lines of an edge map or a scribble",
+            model="genlab colour ControlNet (diffusers ControlNetModel.from_unet of the colour UNet, 1-channel "
+            + ("HED soft edges)" if hed else "edges)"),
+            purpose="structural control of the colour model: it follows "
+            + ("the contours HED finds in a photo" if hed else "the lines of an edge map or a scribble"),
             architecture=dict(
                 base=c["base"],
                 params=self.params,
-                conditioning="edge map [B,1,128,128] in {0,1} (1 = line); OpenCV Canny "
-                f"{control.CANNY_LOW}/{control.CANNY_HIGH} on a 3x3-blurred grey picture",
+                conditioning=conditioning,
                 note="zero convolutions into the frozen UNet's skips and middle (Zhang et al. 2023, eq. 1-2)",
             ),
             training=dict(
@@ -254,8 +301,7 @@ class Trainer(ResumableRun):
                 optimizer=f"AdamW(0.9, 0.999, wd 0.01), {c['warmup']}-step warm-up, grad clip 1",
                 loss=f"epsilon MSE of the frozen UNet with the ControlNet's residuals, min-SNR-{c['min_snr']}; "
                 f"caption dropped {c['p_uncond']:.0%}",
-                augment="mirror; scribble-like edges: lines thickened to 1/3/5 px, half the pictures with up to a "
-                "third of 16x16 cells erased",
+                augment=augment,
                 autocast="bf16" if c.get("bf16") else "fp32",
                 threads=torch.get_num_threads(),
                 init=c.get("init") and _repo_relative(c["init"]),
@@ -282,8 +328,12 @@ class Trainer(ResumableRun):
         )
         old = {}
         path = self.out.with_name(self.out.name + ".json")
-        if path.exists():  # keep metrics written by the benchmark
-            old = {k: v for k, v in json.loads(path.read_text()).items() if k in ("metrics", "speed")}
+        if path.exists():  # keep the figures the benchmark wrote
+            old = {
+                k: v
+                for k, v in json.loads(path.read_text()).items()
+                if k in ("metrics", "speed", "strength_choice", "photos")
+            }
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps({**card, **old}, indent=2))
         os.replace(tmp, path)
@@ -306,8 +356,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--base", default=str(REPO / "weights" / ldm.SHIPPED_NAME), help="the colour pipeline folder")
-    ap.add_argument("--run-dir", default=DEFAULT_RUN)
-    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--cond", choices=("canny", "hed"), default="canny", help="the maps it learns to follow")
+    ap.add_argument("--run-dir", default=None, help=f"default {DEFAULT_RUN.format(name='<shipped name>')}")
+    ap.add_argument("--out", default=None, help="default weights/<shipped name> (colour_controlnet[_hed])")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=100)
@@ -319,6 +370,9 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="start from an exported ControlNet folder")
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args(argv)
+    name = control.SHIPPED_NAMES[a.cond]
+    a.run_dir = a.run_dir or DEFAULT_RUN.format(name=name)
+    a.out = a.out or str(REPO / "weights" / name)
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     if a.bench:

@@ -16,10 +16,10 @@ HUB_CONTROLNETS = {  # source -> the public SD 1.5 ControlNet trained on that ki
     "contours": "lllyasviel/sd-controlnet-hed",
 }
 HUB_MAX_STEPS, HUB_MAX_BATCH = 100, 4
-# ControlNet strength (its residuals' scale) a request starts at: the colour model's chosen on validation pictures by
-# `python benchmarks/control.py --choose` (weights/colour_controlnet.json "strength_choice"; a test keeps them equal),
-# the public SD 1.5 ControlNets' own 1.0
-COLOUR_STRENGTH, HUB_STRENGTH = 3.0, 1.0
+# ControlNet strength (its residuals' scale) a request starts at: the colour model's ControlNets', each chosen on
+# validation pictures by `python benchmarks/control.py [--cond hed] --choose` (weights/colour_controlnet[_hed].json
+# "strength_choice"; a test keeps them equal), the public SD 1.5 ControlNets' own 1.0
+COLOUR_STRENGTH, HED_STRENGTH, HUB_STRENGTH = 3.0, 3.0, 1.0
 
 NAME = "control"
 TITLE = "Control"
@@ -81,9 +81,11 @@ class Settings(S.Settings):
             )
 
 
-def default_strength(model: str) -> float:
-    """The strength a request on this model starts at."""
-    return COLOUR_STRENGTH if model == COLOUR_MODEL else HUB_STRENGTH
+def default_strength(model: str, source: str = "lines") -> float:
+    """The strength a request on this model and source starts at (the colour model's contours: its HED ControlNet)."""
+    if model != COLOUR_MODEL:
+        return HUB_STRENGTH
+    return HED_STRENGTH if source == "contours" else COLOUR_STRENGTH
 
 
 def models() -> list[str]:

@@ -13,7 +13,7 @@ from genlab.core.devices import cpu_generator
 from genlab.core.images import editor_parts, open_image, to_pictures
 from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
-from genlab.core.weights import Lazy, LazyMap, file_sha256
+from genlab.core.weights import LazyMap, file_sha256
 from genlab.models import diffusion
 from genlab.techniques.control import HUB_CONTROLNETS as HUB_IDS
 from genlab.techniques.control import NAME, SIDE, Settings
@@ -22,13 +22,21 @@ LINE_LEVEL = 96  # a pixel is a stroke when some channel is this far below white
 MIN_LINES, MAX_LINES = 0.002, 0.35  # share of edge pixels an edge map may have (at least / at most)
 
 
-def _controlnet():
+def _controlnet(kind: str):
     from genlab.colour import control
 
-    return control.load_controlnet()
+    return control.load_controlnet(kind=kind)
 
 
-CONTROLNET = Lazy(_controlnet)  # (ControlNetModel, label): loaded on first use, once
+CONTROLNETS = LazyMap(_controlnet)  # "canny" / "hed" -> (ControlNetModel, label): loaded on first use, once
+
+
+def colour_kind(source: str) -> str:
+    """The colour model's ControlNet for a source: HED's soft edges for contours, Canny edges for lines and edges
+    (strokes are thin lines on black, as the Canny net's scribble-augmented training maps)."""
+    return "hed" if source == "contours" else "canny"
+
+
 HUB_SIDE = 512  # SD 1.5's picture side (what a hub request is charged for before the model is loaded)
 
 
@@ -51,14 +59,9 @@ def _hub_controlnet(name: str):
 HUB_CONTROLNETS = LazyMap(_hub_controlnet)  # ControlNet id -> (ControlNetModel, label)
 
 
-def condition_picture(s: Settings, edges: np.ndarray, path: str, side: int) -> Image.Image:
-    """What the public SD 1.5 ControlNets read: white lines on black (scribble, Canny), or HED's soft edges."""
-    if s.source == "contours":
-        from genlab.colour import hed
-
-        soft = hed.soft_edges(np.asarray(square(open_image(path, min_side=16), side)))
-        return Image.fromarray((soft * 255).round().astype(np.uint8)).convert("RGB")
-    return Image.fromarray(edges).convert("RGB")
+def _picture(m: np.ndarray) -> Image.Image:
+    """An RGB picture of a map [H,W]: uint8 lines (255 = line) or soft edges in [0,1]."""
+    return Image.fromarray(m if m.dtype == np.uint8 else (m * 255).round().astype(np.uint8)).convert("RGB")
 
 
 def square(im: Image.Image, side: int = SIDE) -> Image.Image:
@@ -68,9 +71,10 @@ def square(im: Image.Image, side: int = SIDE) -> Image.Image:
     return im.crop((left, top, left + s, top + s)).resize((side, side), Image.LANCZOS)
 
 
-def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, str]:
-    """(uint8 edge map [side,side], 255 = line; the picture's path) from inputs["sketch"]: a gr.ImageEditor value
-    (what the person sees, strokes included) or a picture path."""
+def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """(uint8 edge map [side,side], 255 = line; the picture's path; for contours HED's soft edges [side,side] in
+    [0,1] the lines were thinned from, else None) from inputs["sketch"]: a gr.ImageEditor value (what the person
+    sees, strokes included) or a picture path."""
     import cv2
 
     from genlab.colour import control
@@ -81,12 +85,15 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
             "Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges or contours."
         )
     im = open_image(path, min_side=16)
+    soft = None
     if s.source == "edges":
         edges = control.canny(np.asarray(square(im, side)))
     elif s.source == "contours":
         from genlab.colour import hed
 
-        edges = hed.lines(np.asarray(square(im, max(side, hed.RUN_SIDE))), side)
+        # one HED pass: at SOFT_SIDE from the 128-px square, as the HED ControlNet's training maps; at a hub
+        # model's own side for the public HED ControlNet
+        soft, edges = hed.contours(np.asarray(square(im, side)), side, max(side, hed.SOFT_SIDE))
     else:  # strokes at full size, then their share of each 128-px cell (area average)
         a = np.asarray(im)
         c = min(a.shape[:2])
@@ -113,7 +120,7 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
                 else "this picture is too busy; crop it or use a simpler one."
             )
         )
-    return edges, path
+    return edges, path, soft
 
 
 def run(s: Settings, inputs: dict, ctl: Control):
@@ -121,7 +128,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
 
     from genlab.colour import control
 
-    edges, path = edge_map(s, inputs)  # refused here, before anything loads, if it is no edge map
+    edges, path, soft = edge_map(s, inputs)  # refused here, before anything loads, if it is no edge map
     side = SIDE if s.offline else HUB_SIDE
     passes = 2 if s.compare else 1
     ctl.charge(
@@ -134,9 +141,13 @@ def run(s: Settings, inputs: dict, ctl: Control):
     base, label = diffusion.MODELS.get(s.model)
     dev = base.unet.device
     if s.offline:
-        net, net_label = CONTROLNET.get()
+        net, net_label = CONTROLNETS.get(colour_kind(s.source))
         net.to(dev)
-        image = control.to_control(edges[None]).to(dev)  # [1,1,128,128]
+        if soft is not None:  # contours: the HED ControlNet reads the soft edges [1,1,128,128] in [0,1]
+            image = torch.from_numpy(soft)[None, None].to(dev)
+        else:
+            image = control.to_control(edges[None]).to(dev)  # [1,1,128,128] in {0,1}
+        seen = _picture(edges if soft is None else soft)
     else:
         net, net_label = HUB_CONTROLNETS.get(hub_controlnet_id(s.source))
         if net.config.cross_attention_dim != base.unet.config.cross_attention_dim:
@@ -146,8 +157,9 @@ def run(s: Settings, inputs: dict, ctl: Control):
             )
         net.to(dev, dtype=base.unet.dtype)
         side = base.unet.config.sample_size * base.vae_scale_factor  # the model's own picture side
-        edges, _ = edge_map(s, inputs, side)
-        image = condition_picture(s, edges, path, side)  # RGB [side,side], as the public ControlNets read it
+        edges, _, soft = edge_map(s, inputs, side)
+        # RGB [side,side], as the public ControlNets read it: white lines on black (scribble, Canny) or soft edges
+        image = seen = _picture(edges if soft is None else soft)
 
     def draw(with_control: bool, offset: int):
         pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
@@ -212,10 +224,11 @@ def run(s: Settings, inputs: dict, ctl: Control):
             images.append(im)
             score = (f1 if on else f1_plain)[i]
             captions.append(f"seed {s.seed + i} · {'with' if on else 'without'} control · edge F1 {score:.2f}")
-    edge_picture = Image.fromarray(edges).convert("RGB")
+    against = "HED's thinned contours" if s.source == "contours" else "your map"
     info = f"**Weights:** {weights} · {s.steps} steps{ctl.note()}  \n**Edge alignment** (F1 of each picture's "
-    info += f"Canny edges against your map, 2 px tolerance): with control **{np.mean(f1):.2f}**"
+    info += f"Canny edges against {against}, 2 px tolerance): with control **{np.mean(f1):.2f}**"
     if f1_plain:
         info += f", without **{np.mean(f1_plain):.2f}**"
-    data = {"edges": edge_picture, "f1": f1, "f1_without": f1_plain, "with": len(controlled)}
+    lines = Image.fromarray(edges).convert("RGB")
+    data = {"edges": seen, "lines": lines, "f1": f1, "f1_without": f1_plain, "with": len(controlled)}
     yield Result(images, recipes, info, captions, data=data, stopped=ctl.reason)

@@ -14,10 +14,12 @@ DESCRIPTION = (
     "encoder reads an *edge map* and adds what it sees to the frozen model's skip connections through "
     "zero-initialised convolutions, so the picture follows your lines while the prompt chooses what fills them. "
     "Draw dark lines on the canvas (**lines**), or upload a photo or drawing and use its Canny **edges** or the "
-    "**contours** HED (a network trained on outlines people drew) finds. "
+    "**contours** HED (a network trained on outlines people drew) finds: a second ControlNet, trained here on HED's "
+    "soft edges, reads them. "
     "*Strength* scales the ControlNet's signal; *from / until* say during which part of the denoising it acts "
     "(early steps fix the layout, late ones the details). The same prompt without control is drawn beside it at "
-    "the same seeds. Offline this is genlab's colour model with a ControlNet trained here on its pictures' edges."
+    "the same seeds. Offline this is genlab's colour model with ControlNets trained here on its pictures' Canny edges "
+    "(lines, edges) and HED soft edges (contours)."
 )
 DRAWINGS = EXAMPLES / "control"
 ORDER = [
@@ -46,6 +48,12 @@ def _done(r):
     n = r.data["with"]
     edges = save_view(r.data["edges"].resize((256, 256)), stem="control-edges")
     return edges, shown[:n], shown[n:], r.info
+
+
+def _strength(model: str, source: str, now: float):
+    """The new ControlNet's default strength, unless the person set one of their own (kept then)."""
+    defaults = {control.COLOUR_STRENGTH, control.HED_STRENGTH, control.HUB_STRENGTH}
+    return gr.update(value=control.default_strength(model, source)) if now in defaults else gr.update()
 
 
 def build() -> None:
@@ -95,9 +103,8 @@ def build() -> None:
                 info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines, Canny for edges, "
                 "HED for contours",
             )  # fmt: skip
-    c["model"].change(
-        lambda m: gr.update(value=control.default_strength(m)), c["model"], c["strength"], api_visibility="private"
-    )
+    for changed in (c["model"], c["source"]):  # each ControlNet starts at its own strength
+        changed.change(_strength, [c["model"], c["source"], c["strength"]], c["strength"], api_visibility="private")
     status = gr.Markdown()
     with gr.Row():
         edges = gr.Image(label="Edge map the ControlNet sees", type="filepath", interactive=False, height=260, scale=1)
