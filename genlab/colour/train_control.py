@@ -158,11 +158,16 @@ class Trainer(ResumableRun):
         """The first N_SAMPLE_PICTURES of the test split (never trained on) for the sample grid: (pictures, edges)."""
         imgs, _ = colour_data.load_split(self.a.data, "test")
         pick = np.linspace(0, len(imgs) - 1, N_SAMPLE_PICTURES).astype(int)
-        if self.cfg.get("cond", "canny") == "hed":
+        if self.cond == "hed":
             from genlab.colour import hed
 
             return imgs[pick], torch.from_numpy(hed.soft_maps(imgs[pick]))[:, None]
         return imgs[pick], control.to_control(control.canny(imgs[pick]))
+
+    @property
+    def cond(self) -> str:
+        """The maps this run learns (canny or hed; runs from before --cond existed are canny)."""
+        return self.cfg.get("cond", "canny")
 
     def autocast(self):
         on = self.cfg.get("bf16") and self.acc.device.type == "cpu"
@@ -173,7 +178,7 @@ class Trainer(ResumableRun):
             self.data, self.cfg["batch"], self.gen, self.lat_mean, self.lat_std, self.cfg["p_uncond"]
         )
         e = unpack(self.edges, img, flip)
-        if self.cfg.get("cond", "canny") == "canny":
+        if self.cond == "canny":
             e = control.scribble(e, self.gen)
         b = len(zn)
         t = torch.randint(0, self.sched.config.num_train_timesteps, (b,), generator=self.gen)
@@ -260,7 +265,7 @@ class Trainer(ResumableRun):
         curve = self.state["loss_curve"]
         stride = max(1, len(curve) // 200)
         c = self.cfg
-        hed = c.get("cond", "canny") == "hed"
+        hed = self.cond == "hed"
         if hed:
             from genlab.colour.hed import SOFT_SIDE, load
 
