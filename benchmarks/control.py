@@ -3,9 +3,9 @@ trainer's sample grid shows):
 
 * edge alignment: F1 (2 px tolerance, genlab.colour.control.edge_f1) of each output's Canny edges against the
   picture's Canny edges, with the ControlNet and without it (same prompt: the picture's first caption, same seed);
-  with --cond hed the HED ControlNet reads the pictures' HED soft edges and the F1 is against HED's thinned
-  lines of them (genlab.colour.hed.contours, as the tab's contours source), beside the Canny ControlNet on those
-  lines at its default strength (what contours used before the HED ControlNet);
+  with --cond hed the HED ControlNet reads the pictures' HED soft edges (the tab's soft-edges source) and the F1
+  is against HED's thinned lines of them (genlab.colour.hed.contours), beside the Canny ControlNet on those lines
+  at its default strength (the tab's contours source);
 * prompt adherence: of the pictures whose caption names a colour, the share of outputs whose dominant hue is that
   colour (genlab.colour.evaluate.dominant_hue), with and without control;
 * speed (--app): seconds per 4-image /control request through the running app (no comparison batch), beside
@@ -20,6 +20,7 @@ Writes the figures into the ControlNet's card (weights/colour_controlnet.json, o
     python benchmarks/control.py [--cond hed] --choose [--n-validation 120] [--tolerance 0.05] [--write]
     python benchmarks/control.py [--cond hed] [--n 50] [--steps 20] [--app] [--write]
     python benchmarks/control.py --photos examples/results/control-contours.jpg [--write]   # contours of photos
+    python benchmarks/control.py --pictures   # the colour judge on the measured pictures themselves
 
 --photos draws the contours of six photos (opencv-doc, scikit-image) with the HED ControlNet, with the Canny
 ControlNet on HED's thinned lines, and without control, two seeds each, into one picture, and their edge F1
@@ -75,7 +76,7 @@ def validation(data: str, n: int, measured: int):
 
 def maps(pics: np.ndarray, cond: str):
     """(what the `cond` ControlNet reads [N,1,128,128], the edges the F1 is against uint8 [N,128,128]): Canny
-    edges twice, or HED's soft edges and their thinned lines (one HED pass each, as the tab's contours)."""
+    edges twice, or HED's soft edges and their thinned lines (one HED pass each, as the tab's soft edges)."""
     import torch
 
     from genlab.colour import control, hed
@@ -148,7 +149,7 @@ def quality(n: int, steps: int, data: str, cond: str) -> dict:
     from genlab.techniques.control import COLOUR_STRENGTH, default_strength
     from genlab.techniques.control.engine import CONTROLNETS
 
-    strength = default_strength(COLOUR_MODEL, "contours" if cond == "hed" else "lines")
+    strength = default_strength(COLOUR_MODEL, "soft edges" if cond == "hed" else "lines")
     arms = [strength, None, *([("canny", COLOUR_STRENGTH)] if cond == "hed" else [])]
     got = _draw(*held_out(data, n), arms, steps, cond)
     res = {"with_control": got[strength], "without_control": got[None], "strength": strength, "pictures": n}
@@ -158,6 +159,18 @@ def quality(n: int, steps: int, data: str, cond: str) -> dict:
     res["steps"] = steps
     res["weights"] = CONTROLNETS.get(cond)[1]
     res["command"] = " ".join(["python benchmarks/control.py", *sys.argv[1:]])
+    return res
+
+
+def pictures_judged(n: int, n_validation: int, data: str) -> dict:
+    """The colour judge on the held-out and validation pictures themselves: the share whose dominant hue is their
+    caption's colour (the most a control that copies their layout could be expected to reach)."""
+    from genlab.colour.evaluate import dominant_hue
+
+    res = {}
+    for name, (pics, recs) in [("held_out", held_out(data, n)), ("validation", validation(data, n_validation, n))]:
+        hue = [dominant_hue(p) == r["colour"] for p, r in zip(pics, recs) if r.get("colour")]
+        res[name] = {"colour_word_obeyed": round(statistics.mean(hue), 3), "coloured_prompts": len(hue)}
     return res
 
 
@@ -264,7 +277,7 @@ def app_speed(steps: int, cond: str = "canny") -> dict:
     """Seconds per 4-image /control and /text_to_image request through the running app: as a page waits (the
     answer, then its files over one connection) and as gradio_client's default waits (files downloaded one by
     one, new connection each); each the median of 3 after one warm-up. /control draws the apple drawing's lines
-    (canny) or the coffee photo's contours (hed: HED's soft edges for the HED ControlNet)."""
+    (canny) or the coffee photo's soft edges (hed: HED's soft edges for the HED ControlNet)."""
     import httpx
     from common import page_call, start_app, warm_times
     from gradio_client import Client, handle_file
@@ -275,7 +288,7 @@ def app_speed(steps: int, cond: str = "canny") -> dict:
         picture, prompt, source = (
             (ROOT / "examples" / "control" / "apple-lines.png", "a red apple", "lines")
             if cond == "canny"
-            else (ROOT / "examples" / "content" / "coffee.jpg", "a cup of coffee", "contours")
+            else (ROOT / "examples" / "content" / "coffee.jpg", "a cup of coffee", "soft edges")
         )
         lines = handle_file(str(picture))
         sketch = {"background": lines, "layers": [], "composite": lines}
@@ -318,6 +331,7 @@ def main() -> None:
     ap.add_argument("--choose", action="store_true", help="choose the default strength on validation pictures")
     ap.add_argument("--n-validation", type=int, default=120)
     ap.add_argument("--photos", default=None, help="draw the contours of photos into this picture (HED card)")
+    ap.add_argument("--pictures", action="store_true", help="the colour judge on the pictures themselves")
     ap.add_argument("--tolerance", type=float, default=0.05, help="--choose: colour words may drop this much")
     a = ap.parse_args()
     from genlab.colour.control import SHIPPED_NAMES
@@ -326,6 +340,9 @@ def main() -> None:
     if a.photos:
         card_path = ROOT / "weights" / f"{SHIPPED_NAMES['hed']}.json"
     card = json.loads(card_path.read_text())
+    if a.pictures:
+        print(json.dumps(pictures_judged(a.n, a.n_validation, a.data), indent=2))
+        return
     if a.photos:
         card["photos"] = photos(a.photos, a.steps)
         print(json.dumps(card["photos"], indent=2))

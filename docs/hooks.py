@@ -116,7 +116,7 @@ def cards() -> str:
 
 def control(name: str = "colour_controlnet") -> str:
     """weights/<name>.json (python benchmarks/control.py [--cond hed] --app --write) against the issue's goals;
-    the HED ControlNet's card also has the Canny ControlNet on HED's lines (what contours used before it)."""
+    the HED ControlNet's card (soft edges) also has the Canny ControlNet on HED's lines (the contours source)."""
     c = card(name)
     m, sp = c["metrics"], c.get("speed", {})
     on, off = m["with_control"], m["without_control"]
@@ -147,7 +147,13 @@ def control(name: str = "colour_controlnet") -> str:
             + (f" (the Canny ControlNet at {canny['strength']:g})" if canny else "")
             + f", from `weights/{name}.json` (`{m['command']}`); speed: {sp.get('how', 'not measured')}, "
             "without = Prompt-to-image.*")  # fmt: skip
-    header = ["", "with ControlNet", "without", *(["Canny ControlNet on the lines"] if canny else []), "goal"]
+    header = [
+        "",
+        "with ControlNet",
+        "without",
+        *(["Canny ControlNet on HED's lines (contours)"] if canny else []),
+        "goal",
+    ]
     return table(header, rows) + "\n\n" + note
 
 

@@ -597,6 +597,31 @@ def test_browser_control_follows_lines_drawn_with_the_mouse(app_url, browser, tm
     page.close()
 
 
+def test_browser_control_soft_edges_example_uses_the_hed_controlnet(app_url, browser, tmp_path):
+    """Control: the coffee photo's soft-edges example runs the HED ControlNet on HED's soft edges (grey, not only
+    black and white, in the edge-map panel) and scores the result against HED's thinned contours."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    page = open_page(browser, app_url, "Control")
+    page.wait_for_timeout(1500)
+    page.get_by_text("a cup of coffee").locator("visible=true").last.click()  # the soft-edges example (last row)
+    page.wait_for_timeout(1000)
+    assert page.get_by_label("soft edges").is_checked()
+    page.get_by_role("button", name="Generate with control", exact=True).click()
+    page.get_by_text("Edge alignment").first.wait_for(timeout=180_000)
+    page.wait_for_timeout(800)
+    text = page.inner_text("body")
+    assert "HED soft edges" in text and "weights/colour_controlnet_hed" in text and "HED's thinned contours" in text
+    src = page.locator("img[src*='control-edges']").first.get_attribute("src")
+    edges = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("L"))
+    assert ((edges > 40) & (edges < 215)).mean() > 0.02  # soft edges: many grey levels, not a binary Canny map
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-control-soft-edges.png"), full_page=True)
+    page.close()
+
+
 def test_browser_control_strength_follows_the_model_unless_typed(app_url, browser):
     """Control: picking SD 1.5 sets its strength; a strength the person typed is kept when the source or the
     model changes."""

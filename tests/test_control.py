@@ -154,6 +154,7 @@ def test_edges_of_a_photo(tiny, tmp_path):
         ("lines", "photo", "for a photo or a filled drawing, choose edges"),
         ("edges", "blank", "almost no edges"),
         ("contours", "blank", "almost no contours"),
+        ("soft edges", "blank", "almost no soft edges"),
         ("lines", "none", "Draw lines on the canvas"),
         ("lines", "text", "not an image genlab accepts"),
     ],
@@ -180,30 +181,52 @@ def test_settings_refuse_an_empty_control_window():
         tab.Settings(strength=4.5)
 
 
-def test_contours_of_a_photo_are_hed_soft_edges_for_the_hed_controlnet(tiny, monkeypatch):
-    """Contours: the HED-trained ControlNet reads HED's soft edges of the 128-px square, made as its training maps
-    (genlab.colour.hed.soft_maps); the edge F1 is scored on their thinned lines; the recipe names both nets."""
-    from genlab.colour import hed
-
+def _seen_by_the_controlnet(tiny, monkeypatch, source: str):
+    """(result, the maps the tiny ControlNet was called with, the kind of net the tab asked for) of a 2-step run
+    on the coffee photo with `source`."""
     net = make_tiny_controlnet(tiny)
-    conds = []
+    conds, kinds = [], []
     net.register_forward_pre_hook(lambda m, a, kw: conds.append(kw["controlnet_cond"]), with_kwargs=True)
-    nets = SimpleNamespace(get=lambda kind: (net, f"tiny {kind} controlnet"))
+    nets = SimpleNamespace(get=lambda kind: kinds.append(kind) or (net, f"tiny {kind} controlnet"))
     monkeypatch.setattr(engine, "CONTROLNETS", nets)
-    s = tab.Settings(steps=2, batch=1, source="contours", compare=False)
-    photo = str(EXAMPLES / "content" / "coffee.jpg")
-    r = drain(tab.run(s, {"sketch": photo}))
-    assert "tiny hed controlnet" in r.recipes[0]["weights"] and "HED (BSDS500" in r.recipes[0]["weights"]
+    s = tab.Settings(steps=2, batch=1, source=source, compare=False)
+    return drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")})), conds, kinds
+
+
+def _coffee_soft_edges():
+    from genlab.colour import hed
     from genlab.core.images import open_image
 
-    square = np.asarray(engine.square(open_image(photo), tab.SIDE))
-    soft = hed.soft_maps(square[None])[0]  # the training maps' function
+    square = np.asarray(engine.square(open_image(EXAMPLES / "content" / "coffee.jpg"), tab.SIDE))
+    return hed.soft_maps(square[None])[0]  # the HED ControlNet's training maps' function
+
+
+def test_soft_edges_of_a_photo_are_read_by_the_hed_controlnet(tiny, monkeypatch):
+    """Soft edges: the HED-trained ControlNet reads HED's soft edges of the 128-px square, made as its training
+    maps (genlab.colour.hed.soft_maps); the edge F1 is scored on their thinned lines; the recipe names both nets."""
+    r, conds, kinds = _seen_by_the_controlnet(tiny, monkeypatch, "soft edges")
+    assert kinds == ["hed"] and "tiny hed controlnet" in r.recipes[0]["weights"]
+    assert "HED (BSDS500" in r.recipes[0]["weights"]
+    soft = _coffee_soft_edges()
     seen = conds[0][0, 0].float().numpy()  # [128,128], the conditional half of the guidance batch
     assert np.abs(seen - soft).max() < 1e-4 and ((seen > 0.02) & (seen < 0.98)).mean() > 0.3  # soft, not binary
     shown = np.asarray(r.data["edges"])[..., 0]
     assert np.abs(shown.astype(float) - soft * 255).max() <= 1  # the tab shows what the ControlNet sees
     share = (np.asarray(r.data["lines"])[..., 0] > 0).mean()
     assert 0.01 < share < 0.35  # the thinned lines the F1 is scored on
+
+
+def test_contours_of_a_photo_are_hed_lines_for_the_canny_controlnet(tiny, monkeypatch):
+    """Contours: the same HED pass thinned to lines, read by the Canny-trained ControlNet (on photos it follows
+    them more closely than the HED ControlNet follows the soft edges: benchmarks/control.py --photos)."""
+    r, conds, kinds = _seen_by_the_controlnet(tiny, monkeypatch, "contours")
+    assert kinds == ["canny"] and "HED (BSDS500" in r.recipes[0]["weights"]
+    seen = conds[0][0, 0].float().numpy()
+    lines = np.asarray(r.data["lines"])[..., 0]
+    assert set(np.unique(seen).tolist()) == {0.0, 1.0} and np.array_equal(seen > 0.5, lines > 0)  # binary lines
+    assert np.array_equal(np.asarray(r.data["edges"]), np.asarray(r.data["lines"]))  # shown as the net sees them
+    thick = _coffee_soft_edges() > 0.5
+    assert (lines > 0).mean() < thick.mean()  # thinned
 
 
 def test_hed_soft_maps_in_bf16_match_fp32():
@@ -255,10 +278,25 @@ def test_hub_code_path_with_diffusers_controlnet_pipeline(hub_allowed):
     assert_same_pictures(again.images, r.images[:2])
 
 
-def test_hub_contours_are_hed_soft_edges(hub_allowed):
-    s = tab.Settings(model=hub_allowed[0], source="contours", steps=1, batch=1, compare=False)
+@pytest.mark.parametrize("source", ["contours", "soft edges"])
+def test_hub_contours_and_soft_edges_come_from_hed(hub_allowed, source):
+    s = tab.Settings(model=hub_allowed[0], source=source, steps=1, batch=1, compare=False)
     r = drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
     assert "HED (BSDS500" in r.recipes[0]["weights"] and len(r.images) == 1
+    shown = np.asarray(r.data["edges"])
+    grey = ((shown > 20) & (shown < 235)).mean()
+    assert grey > 0.05 if source == "soft edges" else grey == 0  # soft edges for sd-controlnet-hed, else lines
+
+
+def test_each_source_has_the_public_controlnet_trained_on_its_kind_of_map(monkeypatch):
+    monkeypatch.delenv("GENLAB_HUB_CONTROLNET", raising=False)
+    got = {src: engine.hub_controlnet_id(src) for src in tab.SOURCES}
+    assert got == {
+        "lines": "lllyasviel/sd-controlnet-scribble",
+        "edges": "lllyasviel/sd-controlnet-canny",
+        "contours": "lllyasviel/sd-controlnet-scribble",
+        "soft edges": "lllyasviel/sd-controlnet-hed",
+    }
 
 
 def test_hub_models_are_checked(hub_allowed):
@@ -395,8 +433,16 @@ def test_shipped_controlnet_follows_the_lines_better_than_the_plain_model():
     assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
 
 
-def test_shipped_hed_controlnet_follows_a_photos_contours_better_than_the_plain_model():
+def test_shipped_canny_controlnet_follows_a_photos_contours_better_than_the_plain_model():
     s = tab.Settings(prompt="a red apple", source="contours", steps=12, batch=2, seed=0)
+    r = drain(tab.run(s, {"sketch": "/usr/share/doc/opencv-doc/examples/data/apple.jpg"}))
+    weights = r.recipes[0]["weights"]
+    assert "weights/colour_controlnet," in weights and "HED soft edges" not in weights and "HED (BSDS500" in weights
+    assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
+
+
+def test_shipped_hed_controlnet_follows_a_photos_soft_edges_better_than_the_plain_model():
+    s = tab.Settings(prompt="a red apple", source="soft edges", steps=12, batch=2, seed=0)
     r = drain(tab.run(s, {"sketch": "/usr/share/doc/opencv-doc/examples/data/apple.jpg"}))
     assert "weights/colour_controlnet_hed" in r.recipes[0]["weights"] and "HED soft edges" in r.recipes[0]["weights"]
     assert np.mean(r.data["f1"]) > np.mean(r.data["f1_without"]) + 0.1, (r.data["f1"], r.data["f1_without"])
@@ -414,6 +460,8 @@ def test_the_default_strength_is_the_one_chosen_on_validation_pictures():
     assert card["metrics"]["strength"] == tab.COLOUR_STRENGTH  # the card's figures are at the default
     assert tab.default_strength(tab.SD15) == tab.HUB_STRENGTH == 1.0
     hed = json.loads((Path(__file__).resolve().parents[1] / "weights" / "colour_controlnet_hed.json").read_text())
-    assert tab.default_strength(tab.COLOUR_MODEL, "contours") == tab.HED_STRENGTH == hed["strength_choice"]["chosen"]
+    soft = tab.default_strength(tab.COLOUR_MODEL, "soft edges")
+    assert soft == tab.HED_STRENGTH == hed["strength_choice"]["chosen"]
     assert hed["metrics"]["strength"] == tab.HED_STRENGTH
-    assert tab.default_strength(tab.SD15, "contours") == tab.HUB_STRENGTH
+    assert tab.default_strength(tab.COLOUR_MODEL, "contours") == tab.COLOUR_STRENGTH  # the Canny ControlNet
+    assert tab.default_strength(tab.SD15, "soft edges") == tab.HUB_STRENGTH

@@ -292,6 +292,7 @@ BAD_NUMBERS = [
     ("/control", {"sketch": "EDITOR:blank"}, "almost no lines"),
     ("/control", {"sketch": "EDITOR:photo"}, "for a photo or a filled drawing, choose edges"),
     ("/control", {"sketch": "EDITOR:blank", "source": "contours"}, "almost no contours"),
+    ("/control", {"sketch": "EDITOR:blank", "source": "soft edges"}, "almost no soft edges"),
     ("/control", {"model": "someone/any-model"}, "is not offered in Control"),
 ]
 

@@ -287,7 +287,11 @@ class Trainer(ResumableRun):
             model="genlab colour ControlNet (diffusers ControlNetModel.from_unet of the colour UNet, 1-channel "
             + ("HED soft edges)" if hed else "edges)"),
             purpose="structural control of the colour model: it follows "
-            + ("the contours HED finds in a photo" if hed else "the lines of an edge map or a scribble"),
+            + (
+                "the soft edges HED finds in a photo (the tab's soft-edges source)"
+                if hed
+                else "the lines of an edge map or a scribble"
+            ),
             architecture=dict(
                 base=c["base"],
                 params=self.params,

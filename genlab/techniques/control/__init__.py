@@ -13,7 +13,8 @@ SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # online: lllyasviel's pub
 HUB_CONTROLNETS = {  # source -> the public SD 1.5 ControlNet trained on that kind of map (Zhang et al. 2023)
     "lines": "lllyasviel/sd-controlnet-scribble",
     "edges": "lllyasviel/sd-controlnet-canny",
-    "contours": "lllyasviel/sd-controlnet-hed",
+    "contours": "lllyasviel/sd-controlnet-scribble",  # HED's thinned lines: as its training scribbles were made
+    "soft edges": "lllyasviel/sd-controlnet-hed",
 }
 HUB_MAX_STEPS, HUB_MAX_BATCH = 100, 4
 # ControlNet strength (its residuals' scale) a request starts at: the colour model's ControlNets', each chosen on
@@ -24,8 +25,9 @@ COLOUR_STRENGTH, HED_STRENGTH, HUB_STRENGTH = 3.0, 3.0, 1.0
 NAME = "control"
 TITLE = "Control"
 GPU_SECONDS = 60  # ZeroGPU hold per request (genlab.ui.wiring): two batches of the colour model
-# lines: the drawing's strokes are the map; edges: Canny edges of the picture; contours: HED's outlines of it
-SOURCES = ("lines", "edges", "contours")
+# lines: the drawing's strokes are the map; edges: Canny edges of the picture; contours: HED's outlines of it,
+# thinned to lines; soft edges: HED's outlines as they are, for the ControlNets trained on them
+SOURCES = ("lines", "edges", "contours", "soft edges")
 MAX_BATCH = 8
 SIDE = 128  # the colour model's picture side
 
@@ -39,7 +41,8 @@ class Settings(S.Settings):
         SOURCES,
         label="The picture gives",
         info="lines: your strokes (dark on white) are the edge map · edges: the Canny edges of a photo or drawing "
-        "· contours: the outlines HED (a network trained on outlines people drew) finds in a photo",
+        "· contours: the outlines HED (a network trained on outlines people drew) finds in a photo, as lines "
+        "· soft edges: HED's outlines as they are, for a ControlNet trained on them",
     )
     strength: float = S.number(
         COLOUR_STRENGTH,
@@ -82,10 +85,11 @@ class Settings(S.Settings):
 
 
 def default_strength(model: str, source: str = "lines") -> float:
-    """The strength a request on this model and source starts at (the colour model's contours: its HED ControlNet)."""
+    """The strength a request on this model and source starts at (the colour model's soft edges: its HED
+    ControlNet)."""
     if model != COLOUR_MODEL:
         return HUB_STRENGTH
-    return HED_STRENGTH if source == "contours" else COLOUR_STRENGTH
+    return HED_STRENGTH if source == "soft edges" else COLOUR_STRENGTH
 
 
 def models() -> list[str]:

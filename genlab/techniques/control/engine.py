@@ -32,9 +32,9 @@ CONTROLNETS = LazyMap(_controlnet)  # "canny" / "hed" -> (ControlNetModel, label
 
 
 def colour_kind(source: str) -> str:
-    """The colour model's ControlNet for a source: HED's soft edges for contours, Canny edges for lines and edges
-    (strokes are thin lines on black, as the Canny net's scribble-augmented training maps)."""
-    return "hed" if source == "contours" else "canny"
+    """The colour model's ControlNet for a source: the HED one for soft edges, the Canny one for lines, edges and
+    contours (thin lines on black, as its scribble-augmented training maps)."""
+    return "hed" if source == "soft edges" else "canny"
 
 
 HUB_SIDE = 512  # SD 1.5's picture side (what a hub request is charged for before the model is loaded)
@@ -72,7 +72,7 @@ def square(im: Image.Image, side: int = SIDE) -> Image.Image:
 
 
 def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """(uint8 edge map [side,side], 255 = line; the picture's path; for contours HED's soft edges [side,side] in
+    """(uint8 edge map [side,side], 255 = line; the picture's path; for soft edges HED's soft edges [side,side] in
     [0,1] the lines were thinned from, else None) from inputs["sketch"]: a gr.ImageEditor value (what the person
     sees, strokes included) or a picture path."""
     import cv2
@@ -82,18 +82,19 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
     path = editor_parts(inputs.get("sketch"), composite=True)[0]
     if not path:
         raise ValueError(
-            "Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges or contours."
+            "Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges, contours or soft edges."
         )
     im = open_image(path, min_side=16)
     soft = None
     if s.source == "edges":
         edges = control.canny(np.asarray(square(im, side)))
-    elif s.source == "contours":
+    elif s.source in ("contours", "soft edges"):
         from genlab.colour import hed
 
         # one HED pass: at SOFT_SIDE from the 128-px square, as the HED ControlNet's training maps; at a hub
-        # model's own side for the public HED ControlNet
+        # model's own side for the public ControlNets. Contours are its thinned lines, soft edges the map as is
         soft, edges = hed.contours(np.asarray(square(im, side)), side, max(side, hed.SOFT_SIDE))
+        soft = soft if s.source == "soft edges" else None
     else:  # strokes at full size, then their share of each 128-px cell (area average)
         a = np.asarray(im)
         c = min(a.shape[:2])
@@ -143,7 +144,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     if s.offline:
         net, net_label = CONTROLNETS.get(colour_kind(s.source))
         net.to(dev)
-        if soft is not None:  # contours: the HED ControlNet reads the soft edges [1,1,128,128] in [0,1]
+        if soft is not None:  # soft edges: the HED ControlNet reads them [1,1,128,128] in [0,1]
             image = torch.from_numpy(soft)[None, None].to(dev)
         else:
             image = control.to_control(edges[None]).to(dev)  # [1,1,128,128] in {0,1}
@@ -211,7 +212,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     f1 = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in controlled]
     f1_plain = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in plain]
     weights = f"{label}; control: {net_label}"
-    if s.source == "contours":
+    if s.source in ("contours", "soft edges"):
         from genlab.colour import hed
 
         weights += f"; edges: {hed.load()[1]}"
@@ -224,7 +225,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
             images.append(im)
             score = (f1 if on else f1_plain)[i]
             captions.append(f"seed {s.seed + i} · {'with' if on else 'without'} control · edge F1 {score:.2f}")
-    against = "HED's thinned contours" if s.source == "contours" else "your map"
+    against = "HED's thinned contours" if s.source in ("contours", "soft edges") else "your map"
     info = f"**Weights:** {weights} · {s.steps} steps{ctl.note()}  \n**Edge alignment** (F1 of each picture's "
     info += f"Canny edges against {against}, 2 px tolerance): with control **{np.mean(f1):.2f}**"
     if f1_plain:

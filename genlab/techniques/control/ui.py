@@ -13,13 +13,14 @@ DESCRIPTION = (
     "**Structural control with a ControlNet** (Zhang, Rao & Agrawala 2023). A copy of the diffusion model's "
     "encoder reads an *edge map* and adds what it sees to the frozen model's skip connections through "
     "zero-initialised convolutions, so the picture follows your lines while the prompt chooses what fills them. "
-    "Draw dark lines on the canvas (**lines**), or upload a photo or drawing and use its Canny **edges** or the "
-    "**contours** HED (a network trained on outlines people drew) finds: a second ControlNet, trained here on HED's "
-    "soft edges, reads them. "
+    "Draw dark lines on the canvas (**lines**), or upload a photo or drawing and use its Canny **edges**, the "
+    "**contours** HED (a network trained on outlines people drew) finds, thinned to lines, or HED's **soft edges** "
+    "as they are. "
     "*Strength* scales the ControlNet's signal; *from / until* say during which part of the denoising it acts "
     "(early steps fix the layout, late ones the details). The same prompt without control is drawn beside it at "
-    "the same seeds. Offline this is genlab's colour model with ControlNets trained here on its pictures' Canny edges "
-    "(lines, edges) and HED soft edges (contours)."
+    "the same seeds. Offline this is genlab's colour model with two ControlNets trained here on its pictures: one "
+    "on Canny edges (it reads lines, edges and contours), one on HED's soft edges (it reads soft edges; on photos "
+    "it follows them less closely than the first follows contours — compare the two)."
 )
 DRAWINGS = EXAMPLES / "control"
 ORDER = [
@@ -88,6 +89,7 @@ def build() -> None:
                 [str(DRAWINGS / "star-lines.png"), "a yellow star", "lines"],
                 [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee", "edges"],
                 [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee", "contours"],
+                [str(EXAMPLES / "content" / "coffee.jpg"), "a cup of coffee", "soft edges"],
             ],
             inputs=[sketch, c["prompt"], c["source"]],
             label="Start from (drawings made for genlab; photo: scikit-image)",
@@ -100,8 +102,8 @@ def build() -> None:
                 model_choices(control.models(), {control.COLOUR_MODEL: "ControlNet trained here"}),
                 value=S.default("model"),
                 label=S.spec("model").label,
-                info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines, Canny for edges, "
-                "HED for contours",
+                info="Online, SD 1.5 uses lllyasviel's public ControlNets: scribble for lines and contours, Canny "
+                "for edges, HED for soft edges",
             )  # fmt: skip
     for changed in (c["model"], c["source"]):  # each ControlNet starts at its own strength
         changed.change(_strength, [c["model"], c["source"], c["strength"]], c["strength"], api_visibility="private")
