@@ -19,7 +19,7 @@ Writes the figures into the ControlNet's card (weights/colour_controlnet.json, o
 
     python benchmarks/control.py [--cond hed] --choose [--n-validation 120] [--tolerance 0.05] [--write]
     python benchmarks/control.py [--cond hed] [--n 50] [--steps 20] [--app] [--write]
-    python benchmarks/control.py --photos examples/results/control-contours.jpg [--write]   # contours of photos
+    python benchmarks/control.py --photos examples/results/control-contours.jpg [--hed-strength S] [--write]
     python benchmarks/control.py --pictures   # the colour judge on the measured pictures themselves
 
 --photos draws the contours of six photos (opencv-doc, scikit-image) with the HED ControlNet, with the Canny
@@ -207,7 +207,7 @@ PHOTOS = [  # (photo, prompt): opencv-doc's sample photos (Debian opencv-doc) an
 ]
 
 
-def photos(out: str, steps: int, seeds: int = 2) -> dict:
+def photos(out: str, steps: int, seeds: int = 2, strength: float | None = None) -> dict:
     """The contours of PHOTOS with the HED ControlNet (its default strength), the Canny ControlNet on HED's lines
     (its default) and without control, `seeds` seeds each: one picture (rows: photos; columns: the photo, HED's
     soft edges, the lines, then each arm's seeds) and the mean edge F1 against the lines per arm."""
@@ -219,6 +219,8 @@ def photos(out: str, steps: int, seeds: int = 2) -> dict:
     from genlab.core.images import open_image
     from genlab.models import diffusion
     from genlab.techniques.control import COLOUR_STRENGTH, HED_STRENGTH, Settings
+
+    strength = HED_STRENGTH if strength is None else strength
     from genlab.techniques.control.engine import CONTROLNETS, square
 
     base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
@@ -230,7 +232,7 @@ def photos(out: str, steps: int, seeds: int = 2) -> dict:
             "hed_controlnet": dict(
                 controlnet=CONTROLNETS.get("hed")[0],
                 image=torch.from_numpy(soft)[None, None],
-                controlnet_conditioning_scale=HED_STRENGTH,
+                controlnet_conditioning_scale=strength,
             ),
             "canny_controlnet_on_the_lines": dict(
                 controlnet=CONTROLNETS.get("canny")[0],
@@ -267,7 +269,7 @@ def photos(out: str, steps: int, seeds: int = 2) -> dict:
         "seeds": seeds,
         "steps": steps,
         "edge_f1_mean": {k: round(float(np.mean(v)), 3) for k, v in f1.items()},
-        "strengths": {"hed_controlnet": HED_STRENGTH, "canny_controlnet_on_the_lines": COLOUR_STRENGTH},
+        "strengths": {"hed_controlnet": strength, "canny_controlnet_on_the_lines": COLOUR_STRENGTH},
         "picture": str(Path(out)),
         "command": " ".join(["python benchmarks/control.py", *sys.argv[1:]]),
     }
@@ -331,6 +333,7 @@ def main() -> None:
     ap.add_argument("--choose", action="store_true", help="choose the default strength on validation pictures")
     ap.add_argument("--n-validation", type=int, default=120)
     ap.add_argument("--photos", default=None, help="draw the contours of photos into this picture (HED card)")
+    ap.add_argument("--hed-strength", type=float, default=None, help="--photos: the HED ControlNet's strength")
     ap.add_argument("--pictures", action="store_true", help="the colour judge on the pictures themselves")
     ap.add_argument("--tolerance", type=float, default=0.05, help="--choose: colour words may drop this much")
     a = ap.parse_args()
@@ -344,7 +347,7 @@ def main() -> None:
         print(json.dumps(pictures_judged(a.n, a.n_validation, a.data), indent=2))
         return
     if a.photos:
-        card["photos"] = photos(a.photos, a.steps)
+        card["photos"] = photos(a.photos, a.steps, strength=a.hed_strength)
         print(json.dumps(card["photos"], indent=2))
         if a.write:
             card_path.write_text(json.dumps(card, indent=2))
