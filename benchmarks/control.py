@@ -74,20 +74,6 @@ def validation(data: str, n: int, measured: int):
     return imgs[pick], [recs[i] for i in pick]
 
 
-def maps(pics: np.ndarray, cond: str):
-    """(what the `cond` ControlNet reads [N,1,128,128], the edges the F1 is against uint8 [N,128,128]): Canny
-    edges twice, or HED's soft edges and their thinned lines (one HED pass each, as the tab's soft edges)."""
-    import torch
-
-    from genlab.colour import control, hed
-
-    if cond == "canny":
-        edges = control.canny(pics)
-        return control.to_control(edges), edges
-    soft, lines = zip(*(hed.contours(p) for p in pics))
-    return torch.from_numpy(np.stack(soft))[:, None], np.stack(lines)
-
-
 def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: int = 0) -> dict:
     """{arm: figures} of the colour model on these pictures' captions at the tab's guidance, picture k from
     seed + k; an arm is a strength of the `cond` ControlNet, None (without control), or ("canny", strength): the
@@ -101,7 +87,7 @@ def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: 
     from genlab.techniques.control import Settings
     from genlab.techniques.control.engine import CONTROLNETS
 
-    read, edges = maps(pics, cond)
+    read, edges = control.maps(pics, cond)
     n = len(pics)
     prompts = [r["captions"][0] for r in recs]
     base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)

@@ -229,6 +229,21 @@ def test_contours_of_a_photo_are_hed_lines_for_the_canny_controlnet(tiny, monkey
     assert (lines > 0).mean() < thick.mean()  # thinned
 
 
+def test_maps_give_what_each_controlnet_reads_and_what_it_is_scored_against(tiny):
+    """control.maps (the trainer's sample grid and the benchmark): Canny edges twice; for hed the HED ControlNet's
+    training maps (soft_maps) and the thinned lines the tab scores both HED sources on."""
+    from genlab.core.images import open_image
+
+    pics = np.asarray(engine.square(open_image(EXAMPLES / "content" / "coffee.jpg"), tab.SIDE))[None]
+    read, edges = control.maps(pics, "canny")
+    assert read.shape == (1, 1, 128, 128) and np.array_equal(read[0, 0].numpy() > 0.5, edges[0] > 0)
+    read, lines = control.maps(pics, "hed")
+    assert np.abs(read[0, 0].numpy() - _coffee_soft_edges()).max() < 1e-4
+    r = drain(tab.run(tab.Settings(steps=1, batch=1, source="contours", compare=False), {"sketch": str(
+        EXAMPLES / "content" / "coffee.jpg")}))  # fmt: skip
+    assert np.array_equal(lines[0], np.asarray(r.data["lines"])[..., 0])  # the tab's contours
+
+
 def test_hed_soft_maps_in_bf16_match_fp32():
     """The HED ControlNet's training maps were made under bf16 autocast; the tab makes them in fp32."""
     from genlab.colour import hed

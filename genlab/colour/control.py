@@ -39,6 +39,19 @@ def to_control(edges: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (e > (127 if e.dtype == torch.uint8 else 0.5)).float()[:, None]
 
 
+def maps(pictures: np.ndarray, kind: str) -> tuple[torch.Tensor, np.ndarray]:
+    """uint8 pictures [N,128,128,3] -> (what the `kind` ControlNet reads [N,1,128,128] float32, the edges its output
+    is scored against, uint8 [N,128,128] with 255 = edge): Canny edges twice; or, for hed, HED's soft edges (the
+    HED ControlNet's training maps) and their thinned lines, from one HED pass each (genlab.colour.hed.contours)."""
+    if kind == "canny":
+        edges = canny(pictures)
+        return to_control(edges), edges
+    from genlab.colour import hed
+
+    soft, lines = zip(*(hed.contours(p) for p in pictures))
+    return torch.from_numpy(np.stack(soft))[:, None], np.stack(lines)
+
+
 def scribble(e: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random scribble-like versions of edge maps [B,1,H,W]: per picture, lines thickened to 1, 3 or 5 px and
     up to a third of 16x16 cells erased (as a hand drawing leaves lines out), or left clean."""

@@ -158,11 +158,7 @@ class Trainer(ResumableRun):
         """The first N_SAMPLE_PICTURES of the test split (never trained on) for the sample grid: (pictures, edges)."""
         imgs, _ = colour_data.load_split(self.a.data, "test")
         pick = np.linspace(0, len(imgs) - 1, N_SAMPLE_PICTURES).astype(int)
-        if self.cond == "hed":
-            from genlab.colour import hed
-
-            return imgs[pick], torch.from_numpy(hed.soft_maps(imgs[pick]))[:, None]
-        return imgs[pick], control.to_control(control.canny(imgs[pick]))
+        return imgs[pick], control.maps(imgs[pick], self.cond)[0]
 
     @property
     def cond(self) -> str:
