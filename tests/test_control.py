@@ -303,6 +303,19 @@ def test_hub_contours_and_soft_edges_come_from_hed(hub_allowed, source):
     assert grey > 0.05 if source == "soft edges" else grey == 0  # soft edges for sd-controlnet-hed, else lines
 
 
+def test_a_hub_request_runs_hed_once_at_the_models_side(hub_allowed, monkeypatch):
+    """The early refusal check already runs at the hub side (SD 1.5's 512; here the tiny model's 64)."""
+    from genlab.colour import hed
+
+    calls = []
+    real = hed.contours
+    monkeypatch.setattr(hed, "contours", lambda *a, **kw: calls.append(a[1:]) or real(*a, **kw))
+    monkeypatch.setattr(engine, "HUB_SIDE", 64)
+    s = tab.Settings(model=hub_allowed[0], source="soft edges", steps=1, batch=1, compare=False)
+    drain(tab.run(s, {"sketch": str(EXAMPLES / "content" / "coffee.jpg")}))
+    assert calls == [(64, hed.SOFT_SIDE)]
+
+
 def test_each_source_has_the_public_controlnet_trained_on_its_kind_of_map(monkeypatch):
     monkeypatch.delenv("GENLAB_HUB_CONTROLNET", raising=False)
     got = {src: engine.hub_controlnet_id(src) for src in tab.SOURCES}

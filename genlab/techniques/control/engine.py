@@ -129,8 +129,8 @@ def run(s: Settings, inputs: dict, ctl: Control):
 
     from genlab.colour import control
 
-    edges, path, soft = edge_map(s, inputs)  # refused here, before anything loads, if it is no edge map
     side = SIDE if s.offline else HUB_SIDE
+    edges, path, soft = edge_map(s, inputs, side)  # refused here, before anything loads, if it is no edge map
     passes = 2 if s.compare else 1
     ctl.charge(
         side * side * s.steps * s.batch * passes * 1.5,  # the ControlNet adds about half a UNet per step
@@ -158,7 +158,8 @@ def run(s: Settings, inputs: dict, ctl: Control):
             )
         net.to(dev, dtype=base.unet.dtype)
         side = base.unet.config.sample_size * base.vae_scale_factor  # the model's own picture side
-        edges, _, soft = edge_map(s, inputs, side)
+        if side != len(edges):  # (HED runs again only for a model of another side than SD 1.5's)
+            edges, _, soft = edge_map(s, inputs, side)
         # RGB [side,side], as the public ControlNets read it: white lines on black (scribble, Canny) or soft edges
         image = seen = _picture(edges if soft is None else soft)
 
