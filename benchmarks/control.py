@@ -21,6 +21,7 @@ Writes the figures into the ControlNet's card (weights/colour_controlnet.json, o
     python benchmarks/control.py [--cond hed] [--n 50] [--steps 20] [--app] [--write]
     python benchmarks/control.py --photos examples/results/control-contours.jpg [--hed-strength S] [--write]
     python benchmarks/control.py --pictures   # the colour judge on the measured pictures themselves
+    python benchmarks/control.py --colour-words [--write]   # colour words on the test pictures used nowhere else
 
 --photos draws the contours of six photos (opencv-doc, scikit-image) with the HED ControlNet, with the Canny
 ControlNet on HED's thinned lines, and without control, two seeds each, into one picture, and their edge F1
@@ -74,7 +75,7 @@ def validation(data: str, n: int, measured: int):
     return imgs[pick], [recs[i] for i in pick]
 
 
-def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: int = 0) -> dict:
+def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: int = 0, keep: bool = False) -> dict:
     """{arm: figures} of the colour model on these pictures' captions at the tab's guidance, picture k from
     seed + k; an arm is a strength of the `cond` ControlNet, None (without control), or ("canny", strength): the
     Canny ControlNet on the edges the F1 is against."""
@@ -123,8 +124,9 @@ def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: 
             "edge_f1_median": round(statistics.median(f1), 3),
             "colour_word_obeyed": round(statistics.mean(hue), 3) if hue else None,
             "coloured_prompts": len(hue),
+            **({"obeyed": hue} if keep else {}),  # per coloured picture, for paired comparisons
         }
-        print(f"  {arm}: {res[arm]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"  {arm}: {dict(list(res[arm].items())[:4])} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return res
 
 
@@ -157,6 +159,56 @@ def pictures_judged(n: int, n_validation: int, data: str) -> dict:
     for name, (pics, recs) in [("held_out", held_out(data, n)), ("validation", validation(data, n_validation, n))]:
         hue = [dominant_hue(p) == r["colour"] for p, r in zip(pics, recs) if r.get("colour")]
         res[name] = {"colour_word_obeyed": round(statistics.mean(hue), 3), "coloured_prompts": len(hue)}
+    return res
+
+
+def others(data: str, measured: int, n_validation: int):
+    """(pictures, records): the test-split pictures naming a colour that are neither held_out's nor validation's."""
+    imgs, recs, pool = _pool(data)
+    taken = set(_drawn(pool, measured, seed=0))
+    taken |= set(_drawn([i for i in pool if i not in taken], n_validation, seed=1))
+    pick = [i for i in pool if i not in taken and recs[i].get("colour")]
+    return imgs[pick], [recs[i] for i in pick]
+
+
+def _sign_test(lost: int, gained: int) -> float:
+    """Two-sided exact p of McNemar's test: of the pictures where the arms disagree, this many obeyed only
+    without control (lost) and only with it (gained); p = 1 means no evidence of a difference."""
+    from math import comb
+
+    n, k = lost + gained, min(lost, gained)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
+def colour_words(steps: int, data: str, measured: int, n_validation: int) -> dict:
+    """Colour words on the test-split pictures used in no choice and no other figure (others()): the tab's three
+    ControlNet paths at their default strengths against no control, same prompt and seed per picture, with the
+    paired counts and McNemar's exact p."""
+    from genlab.techniques.control import COLOUR_STRENGTH, HED_STRENGTH
+
+    pics, recs = others(data, measured, n_validation)
+    canny = _draw(pics, recs, [None, COLOUR_STRENGTH], steps, "canny", seed=2000, keep=True)
+    hed = _draw(pics, recs, [HED_STRENGTH, ("canny", COLOUR_STRENGTH)], steps, "hed", seed=2000, keep=True)
+    off = canny[None]["obeyed"]
+    arms = {
+        "edges (Canny ControlNet on Canny edges)": canny[COLOUR_STRENGTH],
+        "contours (Canny ControlNet on HED's lines)": hed[("canny", COLOUR_STRENGTH)],
+        "soft edges (HED ControlNet)": hed[HED_STRENGTH],
+    }
+    res = {"without_control": round(statistics.mean(off), 3), "coloured_pictures": len(off)}
+    for name, got in arms.items():
+        lost = sum(o and not c for o, c in zip(off, got["obeyed"]))
+        gained = sum(c and not o for o, c in zip(off, got["obeyed"]))
+        res[name] = {
+            "colour_word_obeyed": got["colour_word_obeyed"],
+            "edge_f1_mean": got["edge_f1_mean"],
+            "obeyed_only_without": lost,
+            "obeyed_only_with": gained,
+            "mcnemar_p": round(_sign_test(lost, gained), 3),
+        }
+    res["strengths"] = {"canny": COLOUR_STRENGTH, "hed": HED_STRENGTH}
+    res["steps"] = steps
+    res["command"] = " ".join(["python benchmarks/control.py", *sys.argv[1:]])
     return res
 
 
@@ -320,6 +372,7 @@ def main() -> None:
     ap.add_argument("--n-validation", type=int, default=120)
     ap.add_argument("--photos", default=None, help="draw the contours of photos into this picture (HED card)")
     ap.add_argument("--hed-strength", type=float, default=None, help="--photos: the HED ControlNet's strength")
+    ap.add_argument("--colour-words", action="store_true", help="colour words on the test pictures used nowhere else")
     ap.add_argument("--pictures", action="store_true", help="the colour judge on the pictures themselves")
     ap.add_argument("--tolerance", type=float, default=0.05, help="--choose: colour words may drop this much")
     a = ap.parse_args()
@@ -329,6 +382,14 @@ def main() -> None:
     if a.photos:
         card_path = ROOT / "weights" / f"{SHIPPED_NAMES['hed']}.json"
     card = json.loads(card_path.read_text())
+    if a.colour_words:  # written into the Canny ControlNet's card (it serves three of the four sources)
+        card_path = ROOT / "weights" / f"{SHIPPED_NAMES['canny']}.json"
+        card = json.loads(card_path.read_text())
+        card["colour_words_fresh"] = colour_words(a.steps, a.data, a.n, a.n_validation)
+        print(json.dumps(card["colour_words_fresh"], indent=2))
+        if a.write:
+            card_path.write_text(json.dumps(card, indent=2))
+        return
     if a.pictures:
         print(json.dumps(pictures_judged(a.n, a.n_validation, a.data), indent=2))
         return

@@ -174,6 +174,22 @@ def control_strength(name: str = "colour_controlnet") -> str:
     return table(["strength", "edge F1 (mean)", "colour word obeyed"], rows) + "\n\n" + note
 
 
+def control_colour_words() -> str:
+    """Colour words on the test pictures used nowhere else (python benchmarks/control.py --colour-words --write)."""
+    cw = card("colour_controlnet")["colour_words_fresh"]
+    rows = [["without control", pct(cw["without_control"]), "", "", "", ""]]
+    for name, f in cw.items():
+        if isinstance(f, dict) and "mcnemar_p" in f:
+            rows.append([name, pct(f["colour_word_obeyed"]), f["edge_f1_mean"], f["obeyed_only_without"],
+                         f["obeyed_only_with"], f["mcnemar_p"]])  # fmt: skip
+    note = (f"*{cw['coloured_pictures']} test-split pictures naming a colour, none of the 50 held-out or 120 "
+            f"validation ones; strengths {cw['strengths']['canny']:g} (Canny) and {cw['strengths']['hed']:g} (HED), "
+            f"{cw['steps']} steps, each picture's seed the same in every arm (`{cw['command']}`).*")  # fmt: skip
+    header = ["source (ControlNet)", "colour word obeyed", "edge F1", "obeyed only without", "obeyed only with",
+              "McNemar exact p"]  # fmt: skip
+    return table(header, rows) + "\n\n" + note
+
+
 def gpu_seconds() -> str:
     """Each technique's ZeroGPU hold, read from its package (torch-free imports)."""
     import sys
@@ -202,6 +218,7 @@ FIGURES = {
     "cards": cards,
     "control": control,
     "control-strength": control_strength,
+    "control-colour-words": control_colour_words,
     "control-hed": lambda: control("colour_controlnet_hed"),
     "control-hed-strength": lambda: control_strength("colour_controlnet_hed"),
 }

@@ -88,3 +88,20 @@ def test_the_zerogpu_table_is_each_techniques_own_figure():
     text = hooks().gpu_seconds()
     for t in REGISTRY:
         assert f"| {t.TITLE} | `{t.NAME}` | {t.GPU_SECONDS} s |" in text
+
+
+def test_the_control_colour_word_p_values_are_mcnemars_exact_test():
+    """benchmarks/control.py --colour-words: the p printed beside each arm is the two-sided exact binomial test
+    of the discordant pictures (scipy's binomtest gives the same)."""
+    from scipy.stats import binomtest
+
+    spec = importlib.util.spec_from_file_location("genlab_bench_control", ROOT / "benchmarks" / "control.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for lost, gained in [(11, 8), (15, 7), (20, 8), (3, 1), (5, 5)]:
+        assert bench._sign_test(lost, gained) == pytest.approx(binomtest(gained, lost + gained).pvalue, abs=1e-9)
+    assert bench._sign_test(0, 0) == 1.0
+    cw = json.loads((ROOT / "weights" / "colour_controlnet.json").read_text())["colour_words_fresh"]
+    for f in cw.values():
+        if isinstance(f, dict) and "mcnemar_p" in f:
+            assert f["mcnemar_p"] == round(bench._sign_test(f["obeyed_only_without"], f["obeyed_only_with"]), 3)
