@@ -150,11 +150,13 @@ def test_edges_of_a_photo(tiny, tmp_path):
 @pytest.mark.parametrize(
     "source, make, message",
     [
-        ("lines", "blank", "almost no lines"),
+        ("lines", "blank", "The canvas is blank"),
+        ("lines", "dot", "almost no lines"),
         ("lines", "photo", "for a photo or a filled drawing, choose edges"),
-        ("edges", "blank", "almost no edges"),
-        ("contours", "blank", "almost no contours"),
-        ("soft edges", "blank", "almost no soft edges"),
+        ("edges", "blank", "The canvas is blank"),
+        ("edges", "dot", "almost no edges"),
+        ("contours", "dot", "almost no contours"),
+        ("soft edges", "blank", "The canvas is blank"),
         ("lines", "none", "Draw lines on the canvas"),
         ("lines", "text", "not an image genlab accepts"),
     ],
@@ -166,10 +168,16 @@ def test_bad_pictures_are_refused_with_a_reason(tiny, tmp_path, source, make, me
         "blank": lambda: str(EXAMPLES / "edit" / "blank.png"),
         "photo": lambda: photo_file(tmp_path, "p.png", w=96, h=96),
         "none": lambda: None,
+        "dot": lambda: None,
         "text": lambda: (tmp_path / "t.png").write_text("not a picture") and str(tmp_path / "t.png"),
     }[make]()
     if make == "photo":
         Image.new("RGB", (96, 96), (20, 20, 20)).save(path)
+    if make == "dot":  # one dark pixel on white: not blank, but almost no lines
+        path = str(tmp_path / "dot.png")
+        im = Image.new("RGB", (96, 96), "white")
+        im.putpixel((48, 48), (0, 0, 0))
+        im.save(path)
     with pytest.raises(ValueError, match=message):
         drain(tab.run(tab.Settings(source=source, steps=2, batch=1), {"sketch": path}))
 

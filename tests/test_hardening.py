@@ -289,10 +289,10 @@ BAD_NUMBERS = [
     ("/control", {"batch": 99}, "batch must be 1-8"),
     ("/control", {"source": "depth"}, "is not in the list of choices"),
     ("/control", {"sketch": None}, "Draw lines on the canvas"),
-    ("/control", {"sketch": "EDITOR:blank"}, "almost no lines"),
+    ("/control", {"sketch": "EDITOR:blank"}, "The canvas is blank"),
     ("/control", {"sketch": "EDITOR:photo"}, "for a photo or a filled drawing, choose edges"),
-    ("/control", {"sketch": "EDITOR:blank", "source": "contours"}, "almost no contours"),
-    ("/control", {"sketch": "EDITOR:blank", "source": "soft edges"}, "almost no soft edges"),
+    ("/control", {"sketch": "EDITOR:blank", "source": "contours"}, "The canvas is blank"),
+    ("/control", {"sketch": "EDITOR:blank", "source": "soft edges"}, "The canvas is blank"),
     ("/control", {"model": "someone/any-model"}, "is not offered in Control"),
 ]
 

@@ -85,6 +85,12 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
             "Draw lines on the canvas, or upload a picture (PNG, JPEG or WebP) and choose edges, contours or soft edges."
         )
     im = open_image(path, min_side=16)
+    a = np.asarray(im)
+    if a.min() == a.max() and a.min() > 255 - LINE_LEVEL:  # one light colour: an empty canvas
+        raise ValueError(
+            "The canvas is blank: draw dark lines on it, or upload a picture. After picking an example, wait until "
+            "it shows on the canvas, then generate."
+        )
     soft = None
     if s.source == "edges":
         edges = control.canny(np.asarray(square(im, side)))
@@ -96,7 +102,6 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
         soft, edges = hed.contours(np.asarray(square(im, side)), side, max(side, hed.SOFT_SIDE))
         soft = soft if s.source == "soft edges" else None
     else:  # strokes at full size, then their share of each 128-px cell (area average)
-        a = np.asarray(im)
         c = min(a.shape[:2])
         top, left = (a.shape[0] - c) // 2, (a.shape[1] - c) // 2
         stroke = (255 - a[top : top + c, left : left + c].min(-1) > LINE_LEVEL).astype(np.float32)
