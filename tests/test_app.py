@@ -593,7 +593,7 @@ def test_browser_control_follows_lines_drawn_with_the_mouse(app_url, browser, tm
     assert _loaded_images(page, "img[src*='control-']") >= 9  # the edge map, 4 with and 4 without control
     text = page.inner_text("body")
     assert "with control" in text and "without control" in text and "weights/colour_controlnet" in text
-    page.screenshot(path=str(shots_dir(tmp_path) / "run-control.png"), full_page=True)
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-control-lines.png"), full_page=True)
     page.close()
 
 
@@ -629,7 +629,7 @@ def test_browser_control_soft_edges_example_uses_the_hed_controlnet(app_url, bro
     src = page.locator("img[src*='control-edges']").first.get_attribute("src")
     edges = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("L"))
     assert ((edges > 40) & (edges < 215)).mean() > 0.02  # soft edges: many grey levels, not a binary Canny map
-    page.screenshot(path=str(shots_dir(tmp_path) / "run-control-soft-edges.png"), full_page=True)
+    page.screenshot(path=str(shots_dir(tmp_path) / "run-control.png"), full_page=True)
     page.close()
 
 
