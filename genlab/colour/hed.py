@@ -207,7 +207,8 @@ def convert(h5: Path, out: Path, shard_mb: float = 9.0) -> None:
         params=sum(v.numel() for v in state.values()),
         dtype="float16 (converted from float32)",
         input="RGB picture -> BGR minus the mean (104.00699, 116.66877, 122.67892)",
-        use=f"genlab Control's 'soft edges (HED)' source: probabilities > {THRESHOLD} at {RUN_SIDE} px, skeleton -> lines",
+        use=f"genlab Control's contours and soft edges sources: HED at {SOFT_SIDE} px of the 128-px square; soft edges "
+        f"area-reduced to 128 px, contours: probabilities > {THRESHOLD}, skeleton -> lines",
     )
     out.with_name(out.name + ".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{len(shards)} shards, {card['params']:,} params -> {out}")
