@@ -257,9 +257,9 @@ def photos(out: str, steps: int, seeds: int = 2, strength: float | None = None) 
     from genlab.core.images import open_image
     from genlab.models import diffusion
     from genlab.techniques.control import COLOUR_STRENGTH, HED_STRENGTH, Settings
+    from genlab.techniques.control.engine import CONTROLNETS, square
 
     strength = HED_STRENGTH if strength is None else strength
-    from genlab.techniques.control.engine import CONTROLNETS, square
 
     base, _ = diffusion.MODELS.get(diffusion.COLOUR_MODEL)
     rows, f1 = [], {"hed_controlnet": [], "canny_controlnet_on_the_lines": [], "without_control": []}

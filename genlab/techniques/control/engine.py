@@ -15,8 +15,8 @@ from genlab.core.recipes import make_recipe
 from genlab.core.steps import Result, Update
 from genlab.core.weights import LazyMap, file_sha256
 from genlab.models import diffusion
+from genlab.techniques.control import COLOUR_KINDS, HED_SOURCES, NAME, SIDE, Settings
 from genlab.techniques.control import HUB_CONTROLNETS as HUB_IDS
-from genlab.techniques.control import NAME, SIDE, Settings
 
 LINE_LEVEL = 96  # a pixel is a stroke when some channel is this far below white (any colour on white)
 MIN_LINES, MAX_LINES = 0.002, 0.35  # share of edge pixels an edge map may have (at least / at most)
@@ -32,9 +32,8 @@ CONTROLNETS = LazyMap(_controlnet)  # "canny" / "hed" -> (ControlNetModel, label
 
 
 def colour_kind(source: str) -> str:
-    """The colour model's ControlNet for a source: the HED one for soft edges, the Canny one for lines, edges and
-    contours (thin lines on black, as its scribble-augmented training maps)."""
-    return "hed" if source == "soft edges" else "canny"
+    """The colour model's ControlNet for a source (COLOUR_KINDS): "canny" or "hed"."""
+    return COLOUR_KINDS[source]
 
 
 HUB_SIDE = 512  # SD 1.5's picture side (what a hub request is charged for before the model is loaded)
@@ -94,7 +93,7 @@ def edge_map(s: Settings, inputs: dict, side: int = SIDE) -> tuple[np.ndarray, s
     soft = None
     if s.source == "edges":
         edges = control.canny(np.asarray(square(im, side)))
-    elif s.source in ("contours", "soft edges"):
+    elif s.source in HED_SOURCES:
         from genlab.colour import hed
 
         # one HED pass: at SOFT_SIDE from the 128-px square, as the HED ControlNet's training maps; at a hub
@@ -153,7 +152,6 @@ def run(s: Settings, inputs: dict, ctl: Control):
             image = torch.from_numpy(soft)[None, None].to(dev)
         else:
             image = control.to_control(edges[None]).to(dev)  # [1,1,128,128] in {0,1}
-        seen = _picture(edges if soft is None else soft)
     else:
         net, net_label = HUB_CONTROLNETS.get(hub_controlnet_id(s.source))
         if net.config.cross_attention_dim != base.unet.config.cross_attention_dim:
@@ -165,8 +163,9 @@ def run(s: Settings, inputs: dict, ctl: Control):
         side = base.unet.config.sample_size * base.vae_scale_factor  # the model's own picture side
         if side != len(edges):  # (HED runs again only for a model of another side than SD 1.5's)
             edges, _, soft = edge_map(s, inputs, side)
-        # RGB [side,side], as the public ControlNets read it: white lines on black (scribble, Canny) or soft edges
-        image = seen = _picture(edges if soft is None else soft)
+    seen = _picture(edges if soft is None else soft)  # the map the ControlNet reads, as a picture
+    if not s.offline:  # RGB [side,side], as the public ControlNets read it: white lines on black or soft edges
+        image = seen
 
     def draw(with_control: bool, offset: int):
         pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
@@ -218,7 +217,7 @@ def run(s: Settings, inputs: dict, ctl: Control):
     f1 = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in controlled]
     f1_plain = [control.edge_f1(control.canny(np.asarray(im)), edges) for im in plain]
     weights = f"{label}; control: {net_label}"
-    if s.source in ("contours", "soft edges"):
+    if s.source in HED_SOURCES:
         from genlab.colour import hed
 
         weights += f"; edges: {hed.load()[1]}"
@@ -231,11 +230,10 @@ def run(s: Settings, inputs: dict, ctl: Control):
             images.append(im)
             score = (f1 if on else f1_plain)[i]
             captions.append(f"seed {s.seed + i} · {'with' if on else 'without'} control · edge F1 {score:.2f}")
-    against = "HED's thinned contours" if s.source in ("contours", "soft edges") else "your map"
+    against = "HED's thinned contours" if s.source in HED_SOURCES else "your map"
     info = f"**Weights:** {weights} · {s.steps} steps{ctl.note()}  \n**Edge alignment** (F1 of each picture's "
     info += f"Canny edges against {against}, 2 px tolerance): with control **{np.mean(f1):.2f}**"
     if f1_plain:
         info += f", without **{np.mean(f1_plain):.2f}**"
-    lines = Image.fromarray(edges).convert("RGB")
-    data = {"edges": seen, "lines": lines, "f1": f1, "f1_without": f1_plain, "with": len(controlled)}
+    data = {"edges": seen, "lines": _picture(edges), "f1": f1, "f1_without": f1_plain, "with": len(controlled)}
     yield Result(images, recipes, info, captions, data=data, stopped=ctl.reason)
