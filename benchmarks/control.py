@@ -75,6 +75,23 @@ def validation(data: str, n: int, measured: int):
     return imgs[pick], [recs[i] for i in pick]
 
 
+def _control_kwargs(arm, cond: str, read, lines) -> dict:
+    """The pipeline's control arguments for an arm: None, without control; a strength, the `cond` ControlNet on
+    its read maps `read`; ("canny", strength), the Canny ControlNet on the lines [B,128,128] uint8."""
+    from genlab.colour import control
+    from genlab.techniques.control.engine import CONTROLNETS
+
+    if arm is None:
+        return {}
+    if isinstance(arm, tuple):
+        return dict(
+            controlnet=CONTROLNETS.get("canny")[0],
+            image=control.to_control(lines),
+            controlnet_conditioning_scale=arm[1],
+        )
+    return dict(controlnet=CONTROLNETS.get(cond)[0], image=read, controlnet_conditioning_scale=arm)
+
+
 def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: int = 0, keep: bool = False) -> dict:
     """{arm: figures} of the colour model on these pictures' captions at the tab's guidance, picture k from
     seed + k; an arm is a strength of the `cond` ControlNet, None (without control), or ("canny", strength): the
@@ -86,7 +103,6 @@ def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: 
     from genlab.core.devices import cpu_generator
     from genlab.models import diffusion
     from genlab.techniques.control import Settings
-    from genlab.techniques.control.engine import CONTROLNETS
 
     read, edges = control.maps(pics, cond)
     n = len(pics)
@@ -98,15 +114,7 @@ def _draw(pics, recs, arms: list, steps: int, cond: str, batch: int = 10, seed: 
         for i in range(0, n, batch):
             sl = slice(i, i + batch)
             pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
-            extra = {}
-            if isinstance(arm, tuple):  # the Canny ControlNet on the lines
-                extra = dict(
-                    controlnet=CONTROLNETS.get("canny")[0],
-                    image=control.to_control(edges[sl]),
-                    controlnet_conditioning_scale=arm[1],
-                )
-            elif arm is not None:
-                extra = dict(controlnet=CONTROLNETS.get(cond)[0], image=read[sl], controlnet_conditioning_scale=arm)
+            extra = _control_kwargs(arm, cond, read[sl], edges[sl])
             with torch.inference_mode():
                 x = pipe(
                     prompts[sl],
@@ -257,7 +265,7 @@ def photos(out: str, steps: int, seeds: int = 2, strength: float | None = None) 
     from genlab.core.images import open_image
     from genlab.models import diffusion
     from genlab.techniques.control import COLOUR_STRENGTH, HED_STRENGTH, Settings
-    from genlab.techniques.control.engine import CONTROLNETS, square
+    from genlab.techniques.control.engine import square
 
     strength = HED_STRENGTH if strength is None else strength
 
@@ -267,24 +275,17 @@ def photos(out: str, steps: int, seeds: int = 2, strength: float | None = None) 
         sq = np.asarray(square(open_image(path), 128))
         soft, lines = hed.contours(sq)
         arms = {
-            "hed_controlnet": dict(
-                controlnet=CONTROLNETS.get("hed")[0],
-                image=torch.from_numpy(soft)[None, None],
-                controlnet_conditioning_scale=strength,
-            ),
-            "canny_controlnet_on_the_lines": dict(
-                controlnet=CONTROLNETS.get("canny")[0],
-                image=control.to_control(lines[None]),
-                controlnet_conditioning_scale=COLOUR_STRENGTH,
-            ),
-            "without_control": {},
+            "hed_controlnet": strength,
+            "canny_controlnet_on_the_lines": ("canny", COLOUR_STRENGTH),
+            "without_control": None,
         }
         row = [
             sq,
             np.repeat((soft * 255).round().astype(np.uint8)[..., None], 3, -1),
             np.repeat(lines[..., None], 3, -1),
         ]
-        for name, extra in arms.items():
+        for name, arm in arms.items():
+            extra = _control_kwargs(arm, "hed", torch.from_numpy(soft)[None, None], lines[None])
             pipe, _ = diffusion.request_copy(base, "DPM-Solver++")
             with torch.inference_mode():
                 x = pipe(
@@ -317,7 +318,8 @@ def app_speed(steps: int, cond: str = "canny") -> dict:
     """Seconds per 4-image /control and /text_to_image request through the running app: as a page waits (the
     answer, then its files over one connection) and as gradio_client's default waits (files downloaded one by
     one, new connection each); each the median of 3 after one warm-up. /control draws the apple drawing's lines
-    (canny) or the coffee photo's soft edges (hed: HED's soft edges for the HED ControlNet)."""
+    (canny) or the coffee photo's soft edges and contours (hed: the HED ControlNet on HED's soft edges, and the
+    Canny ControlNet on HED's lines: control_contours_*)."""
     import httpx
     from common import page_call, start_app, warm_times
     from gradio_client import Client, handle_file
@@ -325,22 +327,27 @@ def app_speed(steps: int, cond: str = "canny") -> dict:
     proc, url, _ = start_app()
     try:
         client, bare = Client(url, verbose=False), Client(url, verbose=False, download_files=False)
-        picture, prompt, source = (
-            (ROOT / "examples" / "control" / "apple-lines.png", "a red apple", "lines")
+        picture, prompt, sources = (
+            (ROOT / "examples" / "control" / "apple-lines.png", "a red apple", {"control": "lines"})
             if cond == "canny"
-            else (ROOT / "examples" / "content" / "coffee.jpg", "a cup of coffee", "soft edges")
+            else (
+                ROOT / "examples" / "content" / "coffee.jpg",
+                "a cup of coffee",
+                {"control": "soft edges", "control_contours": "contours"},
+            )
         )
         lines = handle_file(str(picture))
         sketch = {"background": lines, "layers": [], "composite": lines}
         colour = "genlab colour latent diffusion (offline)"
-        calls = {
-            "control": dict(sketch=sketch, prompt=prompt, source=source, steps=steps, batch=4, compare=False),
-            "text_to_image": dict(prompt="a red apple", model=colour, steps=steps, batch=4),
+        calls = {  # figure name: (endpoint, its arguments)
+            name: ("control", dict(sketch=sketch, prompt=prompt, source=source, steps=steps, batch=4, compare=False))
+            for name, source in sources.items()
         }
+        calls["text_to_image"] = ("text_to_image", dict(prompt="a red apple", model=colour, steps=steps, batch=4))
         figures = {}
         with httpx.Client() as fetch:
-            for name, kw in calls.items():
-                kw = {**kw, "api_name": f"/{name}"}
+            for name, (endpoint, kw) in calls.items():
+                kw = {**kw, "api_name": f"/{endpoint}"}
                 for key, call in [
                     (f"{name}_4_images_s", partial(page_call, bare, fetch, **kw)),
                     (f"{name}_4_images_gradio_client_s", partial(client.predict, **kw)),
