@@ -76,6 +76,36 @@ def test_unpack_mirrors_the_cached_edges():
     assert torch.equal(out[1, 0], torch.from_numpy(e[:, ::-1].copy()).float())
 
 
+def test_colour_oversampling_draws_coloured_pictures_with_a_caption_naming_their_colour():
+    from genlab.colour import ldm
+    from genlab.colour.train_control import colour_focus
+    from genlab.colour.train_ldm import draw_batch
+
+    recs = [
+        dict(captions=["a cat", "a black cat"], colour="black"),
+        dict(captions=["a tree", "a leaf"]),
+        dict(captions=["a star", "a shining star"], colour="yellow"),  # no caption names it: both stay
+    ]
+    d = colour_focus(recs, 4)
+    assert d["pool"].tolist() == [0] * 4 + [1] + [2] * 4
+    n = sum(len(r["captions"]) for r in recs)
+    d.update(
+        n_images=3,
+        z_mean=np.zeros((3, 2, 4, 2, 2), np.float16),
+        z_std=np.zeros((3, 2, 4, 2, 2), np.float16),
+        tok=np.arange(n, dtype=np.float32)[:, None, None] * np.ones((1, 24, 384), np.float32),
+        tok_mask=np.ones((n, 24), bool),
+        pooled=np.zeros((n, 384), np.float32),
+    )
+    _, h, _, _, img, _ = draw_batch(d, 900, torch.Generator().manual_seed(0), 0, 1, 0.0)
+    cap = h[:, 0, 0].long().numpy()
+    assert set(cap[img == 0]) == {1}  # only "a black cat"
+    assert set(cap[img == 1]) == {2, 3} and set(cap[img == 2]) == {4, 5}
+    share = np.bincount(img, minlength=3) / len(img)
+    assert np.allclose(share, [4 / 9, 1 / 9, 4 / 9], atol=0.05)
+    assert ldm.null_condition(1)[0].shape[1:] == h.shape[1:]
+
+
 # ---------------------------------------------------------------- the ControlNet in the colour pipeline
 def draw(pipe, **kw):
     gens = [torch.Generator().manual_seed(3 + i) for i in range(2)]

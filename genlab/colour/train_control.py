@@ -16,6 +16,7 @@ pictures' maps) go to weights/colour_controlnet (canny) or weights/colour_contro
     python -m genlab.colour.train_control --init weights/colour_controlnet --hours 1   # continue the shipped one
     python -m genlab.colour.train_control --cond hed --init weights/colour_controlnet --hours 1   # HED, from Canny
     python -m genlab.colour.train_control --bench              # step time, fp32 vs bf16 autocast
+    python -m genlab.colour.train_control --cond hed --colour-oversample 4 ...   # coloured pictures 4x as often
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ def unpack(maps: np.ndarray, img: np.ndarray, flip: np.ndarray, size: int = 128)
     return torch.from_numpy(np.ascontiguousarray(e))[:, None]
 
 
+def colour_focus(recs: list[dict], k: int) -> dict:
+    """--colour-oversample k: pictures whose record names a colour are drawn k times as often, with one of their
+    captions that names that colour (genlab.colour.data.name_colour; all their captions if none does), so the
+    ControlNet learns more often to leave colour to the caption. Returns draw_batch's "pool", "cap_start" and
+    "cap_index" (the caption ranges are prepare()'s, with the coloured pictures' narrowed)."""
+    pool, starts, index, c = [], [0], [], 0
+    for i, r in enumerate(recs):
+        own = list(range(c, c + len(r["captions"])))
+        c += len(own)
+        named = [j for j, t in zip(own, r["captions"]) if r.get("colour") and colour_data.name_colour(t) == r["colour"]]
+        pool += [i] * (k if r.get("colour") else 1)
+        index += named or own
+        starts.append(len(index))
+    return dict(pool=np.asarray(pool), cap_start=np.asarray(starts), cap_index=np.asarray(index))
+
+
 def _repo_relative(path) -> str:
     p = Path(path).expanduser().resolve()
     return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(path)
@@ -106,6 +123,7 @@ class Trainer(ResumableRun):
         self.data = prepare(run, a.data, self.vae)
         self.edges = edges_cache(run, a.data, a.cond)
         super().__init__(a, run, a.out)
+        self.batches = self.data
         mean, std = channel_stats(self.data["z_mean"], self.data["z_std"])
         self.lat_mean = torch.tensor(mean).view(1, 4, 1, 1)
         self.lat_std = torch.tensor(std).view(1, 4, 1, 1)
@@ -133,6 +151,7 @@ class Trainer(ResumableRun):
                 base=_repo_relative(a.base),
                 bf16=a.bf16,
                 cond=a.cond,
+                colour_oversample=a.colour_oversample,
             )
             if a.init:
                 # the run it continues: its card's training record, so the total step count stays on the card
@@ -150,6 +169,9 @@ class Trainer(ResumableRun):
         self.net, self.opt = self.acc.prepare(self.net, self.opt)
         self.params = sum(p.numel() for p in self.acc.unwrap_model(self.net).parameters())
         self.test = self._test_pictures()
+        if self.cfg.get("colour_oversample", 1) > 1:
+            _, recs = colour_data.load_split(a.data, "train")
+            self.batches = {**self.data, **colour_focus(recs, self.cfg["colour_oversample"])}
 
     def _opt(self):
         return torch.optim.AdamW(self.net.parameters(), lr=self.cfg["lr"], betas=(0.9, 0.999), weight_decay=1e-2)
@@ -171,7 +193,7 @@ class Trainer(ResumableRun):
 
     def train_step(self):
         zn, h, m, p, img, flip = draw_batch(
-            self.data, self.cfg["batch"], self.gen, self.lat_mean, self.lat_std, self.cfg["p_uncond"]
+            self.batches, self.cfg["batch"], self.gen, self.lat_mean, self.lat_std, self.cfg["p_uncond"]
         )
         e = unpack(self.edges, img, flip)
         if self.cond == "canny":
@@ -305,7 +327,13 @@ class Trainer(ResumableRun):
                 lr=c["lr"],
                 optimizer=f"AdamW(0.9, 0.999, wd 0.01), {c['warmup']}-step warm-up, grad clip 1",
                 loss=f"epsilon MSE of the frozen UNet with the ControlNet's residuals, min-SNR-{c['min_snr']}; "
-                f"caption dropped {c['p_uncond']:.0%}",
+                f"caption dropped {c['p_uncond']:.0%}"
+                + (
+                    f"; pictures whose record names a colour drawn {c['colour_oversample']}x as often, with a "
+                    "caption naming it"
+                    if c.get("colour_oversample", 1) > 1
+                    else ""
+                ),
                 augment=augment,
                 autocast="bf16" if c.get("bf16") else "fp32",
                 threads=torch.get_num_threads(),
@@ -370,6 +398,9 @@ def main(argv=None):
     ap.add_argument("--set-lr", type=float, default=None, help="with --resume: replace the run's learning rate")
     ap.add_argument("--p-uncond", type=float, default=0.3)
     ap.add_argument("--min-snr", type=float, default=5.0)
+    ap.add_argument(
+        "--colour-oversample", type=int, default=1, help="draw pictures whose caption names a colour k times as often"
+    )
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU")
     add_run_args(ap, hours=1.0)
     ap.add_argument("--init", default=None, help="start from an exported ControlNet folder")

@@ -120,8 +120,14 @@ def prepare(run: Path, data: str, vae) -> dict:
 def draw_batch(d: dict, b: int, g: torch.Generator, lat_mean, lat_std, p_uncond: float):
     """One training batch from prepare()'s encodings: (z_n [B,4,16,16], hidden [B,24,384], mask [B,24],
     pooled [B,384], image indices [B], mirrored [B]); a latent sample z = mu + sigma * e, normalised per channel,
-    and a random caption of each image, dropped to the unconditional input with probability p_uncond."""
-    img = torch.randint(0, d["n_images"], (b,), generator=g).numpy()
+    and a random caption of each image, dropped to the unconditional input with probability p_uncond.
+    Optional in d (genlab.colour.train_control --colour-oversample): "pool", the image indices drawn from (an image
+    listed k times is drawn k times as often); "cap_index", the caption each slot of cap_start's ranges stands for."""
+    pool = d.get("pool")
+    if pool is None:
+        img = torch.randint(0, d["n_images"], (b,), generator=g).numpy()
+    else:
+        img = pool[torch.randint(0, len(pool), (b,), generator=g).numpy()]
     flip = torch.randint(0, 2, (b,), generator=g).numpy()
     mu = torch.from_numpy(np.stack([d["z_mean"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
     sd = torch.from_numpy(np.stack([d["z_std"][i, f] for i, f in zip(img, flip)]).astype(np.float32))
@@ -129,6 +135,8 @@ def draw_batch(d: dict, b: int, g: torch.Generator, lat_mean, lat_std, p_uncond:
     zn = (z - lat_mean) / lat_std
     start, count = d["cap_start"][img], d["cap_start"][img + 1] - d["cap_start"][img]
     cap = start + (torch.rand(b, generator=g).numpy() * count).astype(np.int64)
+    if "cap_index" in d:
+        cap = d["cap_index"][cap]
     h = torch.from_numpy(np.stack([d["tok"][k] for k in cap]).astype(np.float32))
     m = torch.from_numpy(np.stack([d["tok_mask"][k] for k in cap]))
     p = torch.from_numpy(np.stack([d["pooled"][k] for k in cap]).astype(np.float32))
