@@ -106,6 +106,14 @@ def test_colour_oversampling_draws_coloured_pictures_with_a_caption_naming_their
     assert ldm.null_condition(1)[0].shape[1:] == h.shape[1:]
 
 
+def test_colour_oversampling_below_one_is_refused(capsys):
+    from genlab.colour.train_control import main
+
+    with pytest.raises(SystemExit):
+        main(["--colour-oversample", "0"])
+    assert "1 or more, not 0" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- the ControlNet in the colour pipeline
 def draw(pipe, **kw):
     gens = [torch.Generator().manual_seed(3 + i) for i in range(2)]

@@ -399,13 +399,17 @@ def main(argv=None):
     ap.add_argument("--p-uncond", type=float, default=0.3)
     ap.add_argument("--min-snr", type=float, default=5.0)
     ap.add_argument(
-        "--colour-oversample", type=int, default=1, help="draw pictures whose caption names a colour k times as often"
+        "--colour-oversample", type=int, default=1, help="draw pictures whose record names a colour k times as often"
     )
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU")
     add_run_args(ap, hours=1.0)
     ap.add_argument("--init", default=None, help="start from an exported ControlNet folder")
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args(argv)
+    if a.colour_oversample < 1:
+        ap.error(
+            f"--colour-oversample is how many times as often a coloured picture is drawn: 1 or more, not {a.colour_oversample}"
+        )
     name = control.SHIPPED_NAMES[a.cond]
     a.run_dir = a.run_dir or DEFAULT_RUN.format(name=name)
     a.out = a.out or str(REPO / "weights" / name)
