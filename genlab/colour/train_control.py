@@ -170,8 +170,7 @@ class Trainer(ResumableRun):
         self.params = sum(p.numel() for p in self.acc.unwrap_model(self.net).parameters())
         self.test = self._test_pictures()
         if self.cfg.get("colour_oversample", 1) > 1:
-            _, recs = colour_data.load_split(a.data, "train")
-            self.batches = {**self.data, **colour_focus(recs, self.cfg["colour_oversample"])}
+            self.batches = {**self.data, **colour_focus(self.data["records"], self.cfg["colour_oversample"])}
 
     def _opt(self):
         return torch.optim.AdamW(self.net.parameters(), lr=self.cfg["lr"], betas=(0.9, 0.999), weight_decay=1e-2)

@@ -110,6 +110,7 @@ def prepare(run: Path, data: str, vae) -> dict:
         log(f"MiniLM-encoded {len(caps)} captions in {time.time() - t:.0f}s")
     out = {k: np.load(f, mmap_mode="r") for k, f in files.items()}
     out["owner"] = np.asarray(owner)
+    out["records"] = recs  # the captions' texts and colours (train_control --colour-oversample)
     out["n_images"] = len(recs)
     starts = np.zeros(len(recs) + 1, np.int64)
     np.add.at(starts, np.asarray(owner) + 1, 1)
